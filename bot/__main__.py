@@ -1,0 +1,260 @@
+"""python -m bot serve | chat | ask | classify | cases | roster | seed | knowledge ..."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from bot.config import ROOT, Config, ConfigError, load_config
+
+DEMO_ROSTER = ROOT / "knowledge" / "demo_roster.toml"
+Command = Callable[[argparse.Namespace, Config], int]
+
+
+def _deps(config: Config, migrate: bool = True):  # type: ignore[no-untyped-def]
+    from bot.runtime import make_deps
+
+    return make_deps(config, migrate=migrate)
+
+
+def cmd_serve(args: argparse.Namespace, config: Config) -> int:
+    from bot.app import serve
+
+    serve(config)
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace, config: Config) -> int:
+    from storage.store import Store
+
+    Store(config.database_url).migrate()
+    print(f"database is at the newest schema: {config.database_url}")
+    return 0
+
+
+def cmd_seed(args: argparse.Namespace, config: Config) -> int:
+    from bot import roster_file
+    from storage import roster
+    from storage.store import Store
+
+    store = Store(config.database_url)
+    store.migrate()
+    data = roster_file.read(Path(args.file) if args.file else DEMO_ROSTER)
+    with store.unit() as tx:
+        changes = roster.apply(tx, data)
+    print(f"demo community loaded: {len(changes.added)} added, {len(changes.updated)} updated")
+    return 0
+
+
+def cmd_roster(args: argparse.Namespace, config: Config) -> int:
+    from bot import roster_file
+    from storage import roster
+    from storage.store import Store
+
+    store = Store(config.database_url)
+    store.migrate()
+    path = Path(args.file)
+    if args.action == "import":
+        try:
+            data = roster_file.read(path)
+        except (roster_file.RosterFileError, KeyError, OSError) as exc:
+            print(f"roster not imported: {exc}", file=sys.stderr)
+            return 2
+        with store.unit() as tx:
+            changes = roster.apply(tx, data)
+        for line in changes.added:
+            print(f"added {line}")
+        for line in changes.updated:
+            print(f"updated {line}")
+        print(f"{len(changes.added)} added, {len(changes.updated)} updated")
+        return 0
+    with store.unit() as tx:
+        data = roster.export(tx)
+    roster_file.write(data, path)
+    print(f"roster written to {path}")
+    return 0
+
+
+def cmd_chat(args: argparse.Namespace, config: Config) -> int:
+    from bot.channels.console import chat
+    from bot.runtime import setup_logging
+
+    setup_logging("WARNING")
+    who = args.as_ or "resident:访客"
+    role, _, name = who.partition(":")
+    if role not in ("resident", "worker") or not name:
+        print("--as takes resident:NAME or worker:ID", file=sys.stderr)
+        return 2
+    deps = _deps(config)
+    chat(deps, f"console-{role}-{name}")
+    return 0
+
+
+def _lines(text: list[str]) -> list[str]:
+    if text:
+        return [" ".join(text)]
+    return [line.rstrip("\n") for line in sys.stdin if line.strip()]
+
+
+def cmd_ask(args: argparse.Namespace, config: Config) -> int:
+    from knowledge.base import load
+
+    kb = load(faq_threshold=config.knowledge.faq_threshold)
+    for question in _lines(args.text):
+        match = kb.faq.best_match(question)
+        entry = kb.faq.entries.get(match.faq_id) if match.faq_id else None
+        answer = _render_plain(entry, config) if entry else None
+        if args.json:
+            print(
+                json.dumps(
+                    {
+                        "question": question,
+                        "faq_id": match.faq_id,
+                        "score": match.score,
+                        "answer": answer,
+                    },
+                    ensure_ascii=False,
+                )
+            )
+        elif entry is None:
+            print(
+                f"{question}\n  (no answer above the threshold; best {match.best_id} "
+                f"{match.score:.2f})\n"
+            )
+        else:
+            print(f"{question}\n  [{entry.id} {match.score:.2f}] {answer}\n")
+    return 0
+
+
+def _render_plain(entry, config: Config) -> str:  # type: ignore[no-untyped-def]
+    community = config.community
+    fields = {
+        "community_name": community.name,
+        "office_address": community.office_address,
+        "office_phone": community.office_phone,
+        "office_hours": community.office_hours,
+        "grid_worker": "您的网格员",
+        "grid_name": community.name,
+    }
+    sources = "；".join(s.cite() for s in entry.sources)
+    return f"{entry.answer.format_map(fields)}（依据：{sources}，核对于{entry.checked}）"
+
+
+def cmd_classify(args: argparse.Namespace, config: Config) -> int:
+    from knowledge.base import load
+
+    kb = load(faq_threshold=config.knowledge.faq_threshold)
+    for text in _lines(args.text):
+        found = kb.classifier.classify(text)
+        row = {
+            "text": text,
+            "intent": found.intent,
+            "category": found.category,
+            "confidence": found.confidence,
+            "keywords": list(found.keywords),
+        }
+        if args.json:
+            print(json.dumps(row, ensure_ascii=False))
+        else:
+            print(
+                f"{found.intent:<12} {found.category or '-':<12} {found.confidence:.2f} "
+                f"{','.join(found.keywords)}  {text}"
+            )
+    return 0
+
+
+def cmd_cases(args: argparse.Namespace, config: Config) -> int:
+    from bot import case_view
+
+    deps = _deps(config)
+    if args.action == "list":
+        return case_view.print_list(deps, status=args.status, as_json=args.json)
+    if not args.number:
+        print("cases show NUMBER", file=sys.stderr)
+        return 2
+    return case_view.print_case(deps, args.number, as_json=args.json)
+
+
+def cmd_knowledge(args: argparse.Namespace, config: Config) -> int:
+    from knowledge.check import check
+
+    problems, counts = check()
+    for problem in problems:
+        print(f"- {problem}")
+    status = "ok" if not problems else f"{len(problems)} problems"
+    print(f"knowledge check: {counts['faq']} FAQ entries, {counts['law']} law items: {status}")
+    return 1 if problems else 0
+
+
+def cmd_menu(args: argparse.Namespace, config: Config) -> int:
+    from bot.channels import wechat
+
+    deps = _deps(config)
+    menu = wechat.load_menu()
+    if args.action == "show":
+        print(json.dumps(menu, ensure_ascii=False, indent=2))
+        return 0
+    wechat.push_menu(deps, menu)
+    print("menu pushed to the Official Account")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="serve HTTP (WeChat, Telegram webhook, /healthz)")
+    sub.add_parser("migrate", help="bring the database schema up to date")
+    seed = sub.add_parser("seed", help="load the demo community")
+    seed.add_argument("--file", help="a roster file instead of the demo community")
+    roster = sub.add_parser("roster", help="import or export the grid roster (TOML or .xlsx)")
+    roster.add_argument("action", choices=["import", "export"])
+    roster.add_argument("file")
+    chat = sub.add_parser("chat", help="talk to the bot in the terminal")
+    chat.add_argument("--as", dest="as_", metavar="resident:NAME|worker:ID")
+    ask = sub.add_parser("ask", help="answer policy questions from the knowledge base")
+    ask.add_argument("--json", action="store_true")
+    ask.add_argument("text", nargs="*")
+    classify = sub.add_parser("classify", help="classify messages (one a line on stdin)")
+    classify.add_argument("--json", action="store_true")
+    classify.add_argument("text", nargs="*")
+    cases = sub.add_parser("cases", help="list cases or show one with its timeline")
+    cases.add_argument("action", choices=["list", "show"])
+    cases.add_argument("number", nargs="?")
+    cases.add_argument("--json", action="store_true")
+    cases.add_argument("--status")
+    knowledge = sub.add_parser("knowledge", help="validate the knowledge files")
+    knowledge.add_argument("action", choices=["check"])
+    menu = sub.add_parser("menu", help="the WeChat custom menu")
+    menu.add_argument("action", choices=["show", "push"])
+    return p
+
+
+COMMANDS: dict[str, Command] = {
+    "serve": cmd_serve,
+    "migrate": cmd_migrate,
+    "seed": cmd_seed,
+    "roster": cmd_roster,
+    "chat": cmd_chat,
+    "ask": cmd_ask,
+    "classify": cmd_classify,
+    "cases": cmd_cases,
+    "knowledge": cmd_knowledge,
+    "menu": cmd_menu,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        config = load_config()
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    return COMMANDS[args.command](args, config)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

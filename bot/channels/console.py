@@ -1,0 +1,50 @@
+"""The terminal channel: type as a resident, read the bot's answers (same pipeline)."""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from typing import TextIO
+
+from bot import outbox
+from bot.messages import Channel, Incoming, Kind
+from bot.pipeline import Deps, handle
+
+PROMPT = "你> "
+
+
+def incoming(sender: str, text: str, deps: Deps) -> Incoming:
+    return Incoming(
+        channel=Channel.CONSOLE,
+        sender_id=sender,
+        external_id=uuid.uuid4().hex,
+        kind=Kind.TEXT,
+        received_at=deps.clock(),
+        text=text,
+    )
+
+
+def say(sender: str, text: str, deps: Deps) -> str:
+    """Send one line as `sender`; the bot's answer as text."""
+    result = handle(incoming(sender, text, deps), deps, passive=True)
+    outbox.passive_delivered(deps.store, result.reply_ids, deps.clock())
+    return result.text
+
+
+def chat(deps: Deps, sender: str, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> None:
+    interactive = stdin.isatty()
+    if interactive:
+        stdout.write("输入消息与社区小助手对话，Ctrl-D 退出。\n")
+    while True:
+        if interactive:
+            stdout.write(PROMPT)
+            stdout.flush()
+        line = stdin.readline()
+        if not line:
+            break
+        text = line.rstrip("\n")
+        if not text.strip():
+            continue
+        answer = say(sender, text, deps)
+        stdout.write(f"小助手> {answer}\n\n" if interactive else f"{answer}\n\n")
+        stdout.flush()

@@ -1,0 +1,46 @@
+"""What the bot does, readable in one place: ROUTES[(role, intent)] -> handler."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from bot.messages import Outgoing, Role
+from handlers import cases, faq, report, resident
+from handlers.context import Context, Request
+
+Handler = Callable[[Request, Context], list[Outgoing]]
+
+R = Role.RESIDENT
+ROUTES: dict[tuple[Role, str], Handler] = {
+    # the intents of CONTRACT.md
+    (R, "faq"): faq.answer_question,
+    (R, "report"): report.report_issue,
+    (R, "progress"): cases.list_my_cases,
+    (R, "rate"): cases.rate_case,
+    (R, "greeting"): resident.fixed("resident.greeting"),
+    (R, "thanks"): resident.fixed("resident.thanks"),
+    (R, "human"): resident.fixed("resident.human"),
+    (R, "subscribe"): resident.subscribe,
+    (R, "unsubscribe"): resident.unsubscribe,
+    (R, "register"): resident.register_address,
+    (R, "cancel"): cases.cancel_case,
+    (R, "other"): resident.fixed("resident.other"),
+    # what channels and conversation state add
+    (R, "detail"): faq.more_detail,
+    (R, "show_case"): cases.show_case,
+    (R, "address_reply"): report.continue_address,
+    (R, "media"): report.attach_media,
+    (R, "welcome"): resident.welcome,
+    (R, "unfollow"): resident.unfollow,
+    (R, "empty"): resident.fixed("resident.empty"),
+    (R, "unsupported"): resident.fixed("resident.unsupported"),
+    (R, "voice_unrecognized"): resident.fixed("resident.voice_unrecognized"),
+    (R, "link"): resident.fixed("resident.link_received"),
+    (R, "how_to_report"): resident.fixed("menu.how_to_report"),
+    (R, "faq_menu"): resident.fixed("menu.faq_menu"),
+}
+
+
+def route(role: Role, intent: str) -> Handler:
+    """The handler for what this person wants; the fallback says what the bot can do."""
+    return ROUTES.get((role, intent)) or ROUTES[(Role.RESIDENT, "other")]

@@ -1,0 +1,148 @@
+"""A resident's own cases: list, show, cancel, rate."""
+
+from __future__ import annotations
+
+from bot.messages import Outgoing
+from handlers.context import Context, Request
+from handlers.report import DRAFT_STATES
+from storage import cases
+from storage.lifecycle import OPEN, Action, Status
+from storage.models import Case
+
+
+def _summary(text: str, limit: int = 20) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _own_case(req: Request, ctx: Context, number: str) -> Case | None:
+    case = cases.by_number(ctx.tx, number)
+    if case is None or req.resident is None or case.resident_id != req.resident.id:
+        return None  # a number that is not yours looks exactly like one that does not exist
+    return case
+
+
+def list_my_cases(req: Request, ctx: Context) -> list[Outgoing]:
+    assert req.resident is not None
+    number = req.argument or (req.classification.case_number if req.classification else None)
+    if number:
+        return show_case(req, ctx)
+    mine = cases.for_resident(ctx.tx, resident_id=req.resident.id, limit=10)
+    if not mine:
+        return ctx.reply_key("resident.my_cases_none")
+    lines = [ctx.say("resident.my_cases_header")]
+    for case in mine:
+        lines.append(
+            ctx.say(
+                "resident.my_cases_line",
+                number=case.number,
+                category_name=ctx.category_name(case.category),
+                status_name=ctx.status_name(case.status),
+                created=ctx.local_time(case.created_at),
+                summary=_summary(case.text),
+            )
+        )
+    lines.append(ctx.say("resident.my_cases_footer"))
+    return [ctx.reply("\n".join(lines))]
+
+
+def show_case(req: Request, ctx: Context) -> list[Outgoing]:
+    number = req.argument or (req.classification.case_number if req.classification else "") or ""
+    case = _own_case(req, ctx, number)
+    if case is None:
+        return ctx.reply_key("resident.case_not_found", number=number)
+    timeline = "\n".join(
+        ctx.say(
+            "resident.timeline_line",
+            at=ctx.local_time(e.at),
+            what=_event_text(ctx, e.kind, e.note),
+        )
+        for e in case.events
+    )
+    return ctx.reply_key(
+        "resident.case_detail",
+        number=case.number,
+        category_name=ctx.category_name(case.category),
+        status_name=ctx.status_name(case.status),
+        summary=_summary(case.text, 60),
+        address=case.address or ctx.word("words", "no_address"),
+        timeline=timeline,
+    )
+
+
+def _event_text(ctx: Context, kind: str, note: str) -> str:
+    """What residents see of an event: its kind, and the note only for progress and results."""
+    text = ctx.word("event", kind)
+    if kind in ("note", "resolve", "return") and note:
+        return f"{text}：{note}"
+    return text
+
+
+def cancel_case(req: Request, ctx: Context) -> list[Outgoing]:
+    """Withdraw a case before it is resolved; or drop the report being filled in."""
+    assert req.resident is not None
+    number = req.argument or (req.classification.case_number if req.classification else None)
+    if not number:
+        if req.state in DRAFT_STATES:
+            ctx.drop_state()
+            return ctx.reply_key("resident.report_cancelled_draft")
+        open_cases = [
+            c for c in cases.for_resident(ctx.tx, resident_id=req.resident.id) if c.status in OPEN
+        ]
+        if not open_cases:
+            return ctx.reply_key("resident.cancel_nothing")
+        return ctx.reply_key("resident.cancel_which", number=open_cases[0].number)
+    case = _own_case(req, ctx, number)
+    if case is None:
+        return ctx.reply_key("resident.case_not_found", number=number)
+    if Status(case.status) not in OPEN:
+        return ctx.reply_key(
+            "resident.case_cannot_cancel",
+            number=case.number,
+            status_name=ctx.status_name(case.status),
+        )
+    cases.transition(ctx.tx, case, Action.CANCEL, actor=f"resident:{req.resident.id}", now=ctx.now)
+    return ctx.reply_key("resident.case_cancelled", number=case.number)
+
+
+RATINGS = (("不满意", "unsatisfied"), ("基本满意", "basic"), ("满意", "satisfied"))
+UNSOLVED = ("没解决", "未解决", "没有解决", "还没好", "没修好", "还是", "依旧", "仍然")
+
+
+def parse_rating(text: str) -> tuple[str, bool | None]:
+    """(rating, solved) from a resident's words; rating is "" when none was given."""
+    rating = next((value for word, value in RATINGS if word in text), "")
+    if any(word in text for word in UNSOLVED):
+        return rating or "unsatisfied", False
+    if rating:
+        return rating, rating != "unsatisfied"
+    if "好评" in text or "解决了" in text:
+        return "satisfied", True
+    if "差评" in text:
+        return "unsatisfied", None
+    return "", None
+
+
+def rate_case(req: Request, ctx: Context) -> list[Outgoing]:
+    """满意/基本满意 closes the resolved case; 不满意 or unsolved reopens it (重办)."""
+    assert req.resident is not None
+    resolved = [
+        c
+        for c in cases.for_resident(ctx.tx, resident_id=req.resident.id)
+        if c.status == Status.RESOLVED
+    ]
+    rating, solved = parse_rating(req.text)
+    if not resolved or not rating:
+        return ctx.reply_key("resident.rate_nothing")
+    case = resolved[0]
+    case.rating, case.solved = rating, solved
+    actor = f"resident:{req.resident.id}"
+    if rating == "unsatisfied" or solved is False:
+        cases.transition(ctx.tx, case, Action.REOPEN, actor=actor, now=ctx.now, note=req.text)
+        ctx.drop_state()
+        return ctx.reply_key("resident.rate_reopened", number=case.number)
+    cases.transition(ctx.tx, case, Action.CONFIRM, actor=actor, now=ctx.now, note=rating)
+    ctx.drop_state()
+    return ctx.reply_key(
+        "resident.rate_thanks", number=case.number, rating=ctx.word("rating", rating)
+    )

@@ -1,0 +1,75 @@
+"""Everything the bot knows, loaded together and reloaded when the files change."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from knowledge.classify import Classifier, Lexicon, load_lexicon
+from knowledge.faq import FaqEntry, FaqIndex, load_entries, load_synonyms
+from knowledge.replies import Replies
+from knowledge.text import default_tokenizer
+
+HERE = Path(__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class KnowledgeBase:
+    lexicon: Lexicon
+    classifier: Classifier
+    faq: FaqIndex
+    replies: Replies
+
+    @property
+    def entries(self) -> dict[str, FaqEntry]:
+        return dict(self.faq.entries)
+
+
+def load(root: Path = HERE, *, faq_threshold: float = 0.5) -> KnowledgeBase:
+    tokenizer = default_tokenizer()
+    lexicon = load_lexicon()
+    faq = FaqIndex.build(
+        load_entries(root / "faq"),
+        threshold=faq_threshold,
+        tokenizer=tokenizer,
+        synonyms=load_synonyms(root / "synonyms.toml"),
+    )
+    return KnowledgeBase(
+        lexicon=lexicon,
+        classifier=Classifier(lexicon, tokenizer),
+        faq=faq,
+        replies=Replies.load(root / "replies.toml"),
+    )
+
+
+def fingerprint(root: Path = HERE) -> tuple[tuple[str, float], ...]:
+    """Names and modification times of every knowledge file."""
+    files = [p for p in root.rglob("*") if p.suffix in (".toml", ".txt") and p.is_file()]
+    return tuple(sorted((str(p), p.stat().st_mtime) for p in files))
+
+
+class Live:
+    """The current knowledge base; `refresh()` reloads it when a file changed (no restart)."""
+
+    def __init__(self, root: Path = HERE, *, faq_threshold: float = 0.5) -> None:
+        self.root = root
+        self.faq_threshold = faq_threshold
+        self._lock = threading.Lock()
+        self._stamp = fingerprint(root)
+        self.current = load(root, faq_threshold=faq_threshold)
+        self.checked_at = time.monotonic()
+
+    def refresh(self) -> bool:
+        """Reload if any file changed; keep the old knowledge when the new files are broken."""
+        stamp = fingerprint(self.root)
+        if stamp == self._stamp:
+            return False
+        with self._lock:
+            try:
+                fresh = load(self.root, faq_threshold=self.faq_threshold)
+            except (ValueError, KeyError, OSError):
+                return False
+            self.current, self._stamp = fresh, stamp
+        return True

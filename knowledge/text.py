@@ -1,0 +1,102 @@
+"""Normalize and tokenize Chinese text: the only importer of jieba."""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import unicodedata
+import warnings
+from collections.abc import Iterable
+from functools import lru_cache
+from pathlib import Path
+
+import jieba
+import zhconv
+
+HERE = Path(__file__).resolve().parent
+USERDICT = HERE / "userdict.txt"
+SPACES = re.compile(r"\s+")
+# Zero-width and other invisible characters residents paste in from other apps.
+INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
+
+jieba.setLogLevel(logging.WARNING)
+
+
+@lru_cache(maxsize=1)
+def _load_zhconv() -> None:
+    # zhconv reads its dictionary without closing the file; load it once, quietly.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        zhconv.loaddict()
+
+
+@lru_cache(maxsize=4096)
+def normalize(text: str) -> str:
+    """Half-width, simplified, lower-case Latin, single spaces, trimmed."""
+    _load_zhconv()
+    text = unicodedata.normalize("NFKC", text).translate(INVISIBLE)
+    text = zhconv.convert(text, "zh-cn")
+    return SPACES.sub(" ", text).strip().lower()
+
+
+class Tokenizer:
+    """A jieba tokenizer with the community user dictionary and any lexicon words added."""
+
+    def __init__(self, userdict: Path | None = USERDICT) -> None:
+        self._jieba = jieba.Tokenizer()
+        self._lock = threading.Lock()
+        self._ready = False
+        self._userdict = userdict
+        self._extra: set[str] = set()
+
+    def _ensure(self) -> None:
+        if self._ready:
+            return
+        with self._lock:
+            if self._ready:
+                return
+            self._jieba.initialize()
+            if self._userdict is not None and self._userdict.exists():
+                with self._userdict.open("rb") as handle:
+                    self._jieba.load_userdict(handle)
+            self._ready = True
+
+    def add_words(self, words: Iterable[str]) -> None:
+        """Keep these words whole (lexicon keywords, FAQ keywords)."""
+        self._ensure()
+        for word in words:
+            if len(word) > 1 and " " not in word and word not in self._extra:
+                self._jieba.add_word(word, freq=20000)
+                self._extra.add(word)
+
+    def cut(self, text: str) -> list[str]:
+        """Tokens of normalized text, without whitespace or punctuation-only tokens."""
+        self._ensure()
+        return [t for t in self._jieba.lcut(normalize(text)) if _is_word(t)]
+
+
+def _is_word(token: str) -> bool:
+    return any(unicodedata.category(ch)[0] in "LN" for ch in token)
+
+
+_default: Tokenizer | None = None
+_default_lock = threading.Lock()
+
+
+def default_tokenizer() -> Tokenizer:
+    global _default
+    if _default is None:
+        with _default_lock:
+            if _default is None:
+                _default = Tokenizer()
+    return _default
+
+
+def tokenize(text: str) -> list[str]:
+    return default_tokenizer().cut(text)
+
+
+def is_meaningful(text: str) -> bool:
+    """False for empty, whitespace-, punctuation- or emoji-only text."""
+    return any(unicodedata.category(ch)[0] in "LN" for ch in normalize(text))

@@ -1,0 +1,200 @@
+"""Cases and their timelines."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from storage.lifecycle import OPEN, Action, Status, next_status
+from storage.models import Case, CaseAttachment, CaseEvent, Counter
+from storage.store import Tx
+
+
+def next_number(tx: Tx, *, year: int) -> str:
+    """The next readable case number of the year, e.g. 2026-000123 (safe under concurrency)."""
+    name = f"case-{year}"
+    bump = update(Counter).where(Counter.name == name).values(value=Counter.value + 1)
+    if not tx.session.execute(bump).rowcount:  # type: ignore[attr-defined]
+        try:
+            with tx.session.begin_nested():
+                tx.session.add(Counter(name=name, value=0))
+        except IntegrityError:  # another writer created the year's counter first
+            pass
+        tx.session.execute(bump)
+    value = int(tx.session.scalar(select(Counter.value).where(Counter.name == name)) or 0)
+    return f"{year}-{value:06d}"
+
+
+def open_case(
+    tx: Tx,
+    *,
+    resident_id: int | None,
+    category: str,
+    text: str,
+    now: datetime,
+    year: int,
+    actor: str,
+    building: str = "",
+    address: str = "",
+    grid_id: str | None = None,
+    urgent: bool = False,
+    sensitive: bool = False,
+    filed_by: str = "",
+    latitude: float | None = None,
+    longitude: float | None = None,
+) -> Case:
+    case = Case(
+        number=next_number(tx, year=year),
+        resident_id=resident_id,
+        category=category,
+        status=Status.NEW,
+        text=text,
+        building=building,
+        address=address,
+        grid_id=grid_id,
+        urgent=urgent,
+        sensitive=sensitive,
+        filed_by=filed_by,
+        latitude=latitude,
+        longitude=longitude,
+        created_at=now,
+        updated_at=now,
+    )
+    tx.session.add(case)
+    tx.session.flush()
+    add_event(tx, case, actor=actor, kind="created", to_status=Status.NEW, note="", now=now)
+    return case
+
+
+def add_event(
+    tx: Tx,
+    case: Case,
+    *,
+    actor: str,
+    kind: str,
+    now: datetime,
+    note: str = "",
+    from_status: str = "",
+    to_status: str = "",
+) -> CaseEvent:
+    event = CaseEvent(
+        case_id=case.id,
+        at=now,
+        actor=actor,
+        kind=kind,
+        from_status=from_status,
+        to_status=to_status,
+        note=note,
+    )
+    tx.session.add(event)
+    tx.session.flush()
+    return event
+
+
+def transition(
+    tx: Tx, case: Case, action: Action, *, actor: str, now: datetime, note: str = ""
+) -> Status:
+    """Move a case on by the lifecycle table, stamping times and recording the event."""
+    before = Status(case.status)
+    after = next_status(before, action)
+    case.status = after
+    case.updated_at = now
+    if action in (Action.ASSIGN, Action.REASSIGN):
+        case.assigned_at = now
+        case.accepted_at = None
+    elif action is Action.ACCEPT:
+        case.accepted_at = now
+    elif action is Action.RETURN:
+        case.return_count += 1
+        case.assignee_id = None
+    elif action is Action.RESOLVE:
+        case.resolved_at = now
+    elif action is Action.REOPEN:
+        case.reopen_count += 1
+        case.resolved_at = None
+    elif action in (Action.CONFIRM, Action.CLOSE, Action.CANCEL, Action.MERGE):
+        case.closed_at = now
+    add_event(
+        tx,
+        case,
+        actor=actor,
+        kind=action.value,
+        now=now,
+        note=note,
+        from_status=before,
+        to_status=after,
+    )
+    return after
+
+
+def lock_case(tx: Tx, case_id: int) -> Case | None:
+    query = select(Case).where(Case.id == case_id)
+    if tx.dialect == "postgresql":
+        query = query.with_for_update()
+    return tx.session.scalar(query)
+
+
+def by_number(tx: Tx, number: str) -> Case | None:
+    return tx.session.scalar(select(Case).where(Case.number == number))
+
+
+def recent_open(
+    tx: Tx, *, resident_id: int, since: datetime, category: str | None = None
+) -> Case | None:
+    """The resident's newest open case created since `since` (optionally of one category)."""
+    query = select(Case).where(
+        Case.resident_id == resident_id,
+        Case.status.in_([s.value for s in OPEN]),
+        Case.created_at >= since,
+    )
+    if category is not None:
+        query = query.where(Case.category == category)
+    return tx.session.scalar(query.order_by(Case.created_at.desc(), Case.id.desc()).limit(1))
+
+
+def for_resident(tx: Tx, *, resident_id: int, limit: int = 10) -> list[Case]:
+    query = (
+        select(Case)
+        .where(Case.resident_id == resident_id, Case.status != Status.MERGED)
+        .order_by(Case.created_at.desc(), Case.id.desc())
+        .limit(limit)
+    )
+    return list(tx.session.scalars(query))
+
+
+def add_attachment(
+    tx: Tx,
+    case: Case,
+    *,
+    kind: str,
+    now: datetime,
+    actor: str,
+    media_id: str = "",
+    url: str = "",
+    note: str = "",
+) -> CaseAttachment:
+    attachment = CaseAttachment(
+        case_id=case.id, kind=kind, media_id=media_id, url=url, note=note, created_at=now
+    )
+    tx.session.add(attachment)
+    add_event(tx, case, actor=actor, kind="attachment", now=now, note=kind)
+    tx.session.flush()
+    return attachment
+
+
+def add_report(tx: Tx, case: Case, *, text: str, actor: str, now: datetime) -> None:
+    """A further report of the same problem joins the open case instead of duplicating it."""
+    case.report_count += 1
+    case.updated_at = now
+    add_event(tx, case, actor=actor, kind="report", now=now, note=text)
+
+
+def listing(tx: Tx, *, status: str | None = None, limit: int = 50) -> list[Case]:
+    query = select(Case)
+    if status:
+        query = query.where(Case.status == status)
+    return list(
+        tx.session.scalars(query.order_by(Case.created_at.desc(), Case.id.desc()).limit(limit))
+    )

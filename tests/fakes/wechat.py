@@ -1,0 +1,219 @@
+"""WeChat, faked at its boundary: the platform that pushes signed (and encrypted) XML to us,
+and the API server we call (token, customer-service messages, menu, tags, mass send).
+
+The encryption is written here from the protocol description (AES-256-CBC, PKCS#7 to 32 bytes,
+random(16) + length(4, big-endian) + message + appid), independently of wechatpy."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import struct
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+APP_ID = "wx1234567890abcdef"
+TOKEN = "test-wechat-token"
+AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"  # 43 characters
+ACCOUNT = "gh_testaccount"
+
+
+def sign(*parts: str) -> str:
+    return hashlib.sha1("".join(sorted(parts)).encode()).hexdigest()
+
+
+def _pad(data: bytes) -> bytes:
+    n = 32 - len(data) % 32
+    return data + bytes([n]) * n
+
+
+def encrypt(xml: str, aes_key: str = AES_KEY, app_id: str = APP_ID) -> str:
+    key = base64.b64decode(aes_key + "=")
+    body = xml.encode()
+    plain = os.urandom(16) + struct.pack(">I", len(body)) + body + app_id.encode()
+    encryptor = Cipher(algorithms.AES(key), modes.CBC(key[:16])).encryptor()
+    return base64.b64encode(encryptor.update(_pad(plain)) + encryptor.finalize()).decode()
+
+
+def decrypt(encrypted: str, aes_key: str = AES_KEY) -> tuple[str, str]:
+    key = base64.b64decode(aes_key + "=")
+    decryptor = Cipher(algorithms.AES(key), modes.CBC(key[:16])).decryptor()
+    plain = decryptor.update(base64.b64decode(encrypted)) + decryptor.finalize()
+    plain = plain[: -plain[-1]]
+    length = struct.unpack(">I", plain[16:20])[0]
+    return plain[20 : 20 + length].decode(), plain[20 + length :].decode()
+
+
+def message_xml(fields: dict[str, Any]) -> str:
+    parts = []
+    for name, value in fields.items():
+        if isinstance(value, int | float):
+            parts.append(f"<{name}>{value}</{name}>")
+        else:
+            parts.append(f"<{name}><![CDATA[{value}]]></{name}>")
+    return "<xml>" + "".join(parts) + "</xml>"
+
+
+@dataclass
+class Platform:
+    """Builds requests exactly as the Official Account platform sends them."""
+
+    token: str = TOKEN
+    aes_key: str = ""
+    app_id: str = APP_ID
+    clock: Any = time.time
+    msg_id: int = 10_000_000_000
+
+    def text(self, openid: str, content: str, **extra: Any) -> dict[str, Any]:
+        self.msg_id += 1
+        return {
+            "ToUserName": ACCOUNT,
+            "FromUserName": openid,
+            "CreateTime": int(self.clock()),
+            "MsgType": "text",
+            "Content": content,
+            "MsgId": self.msg_id,
+            **extra,
+        }
+
+    def message(self, openid: str, msg_type: str, **fields: Any) -> dict[str, Any]:
+        self.msg_id += 1
+        return {
+            "ToUserName": ACCOUNT,
+            "FromUserName": openid,
+            "CreateTime": int(self.clock()),
+            "MsgType": msg_type,
+            **fields,
+            "MsgId": self.msg_id,
+        }
+
+    def event(self, openid: str, event: str, key: str = "") -> dict[str, Any]:
+        return {
+            "ToUserName": ACCOUNT,
+            "FromUserName": openid,
+            "CreateTime": int(self.clock()),
+            "MsgType": "event",
+            "Event": event,
+            "EventKey": key,
+        }
+
+    def request(
+        self,
+        fields: dict[str, Any] | str,
+        *,
+        timestamp: int | None = None,
+        bad_signature: bool = False,
+    ) -> tuple[dict[str, str], bytes]:
+        """(query params, body) of one push; safe mode when aes_key is set."""
+        xml = fields if isinstance(fields, str) else message_xml(fields)
+        ts = str(int(self.clock()) if timestamp is None else timestamp)
+        nonce = str(int.from_bytes(os.urandom(4), "big"))
+        params = {
+            "timestamp": ts,
+            "nonce": nonce,
+            "signature": sign(self.token, ts, nonce),
+            "openid": "o",
+        }
+        if bad_signature:
+            params["signature"] = "0" * 40
+        if not self.aes_key:
+            return params, xml.encode()
+        encrypted = encrypt(xml, self.aes_key, self.app_id)
+        params["encrypt_type"] = "aes"
+        params["msg_signature"] = sign(self.token, ts, nonce, encrypted)
+        if bad_signature:
+            params["msg_signature"] = "0" * 40
+        body = (
+            f"<xml><ToUserName><![CDATA[{ACCOUNT}]]></ToUserName>"
+            f"<Encrypt><![CDATA[{encrypted}]]></Encrypt></xml>"
+        )
+        return params, body.encode()
+
+    def read_reply(self, body: str) -> dict[str, str]:
+        """The fields of a passive reply; decrypted (and its signature checked) in safe mode."""
+        import xml.etree.ElementTree as ET
+
+        root = ET.fromstring(body)
+        fields = {child.tag: child.text or "" for child in root}
+        if "Encrypt" in fields:
+            expected = sign(self.token, fields["TimeStamp"], fields["Nonce"], fields["Encrypt"])
+            assert fields["MsgSignature"] == expected, "reply signature does not verify"
+            inner, app_id = decrypt(fields["Encrypt"], self.aes_key)
+            assert app_id == self.app_id
+            fields = {child.tag: child.text or "" for child in ET.fromstring(inner)}
+        return fields
+
+
+@dataclass
+class FakeApi:
+    """The WeChat API server: tokens (a new one invalidates the old), messages, menu, tags."""
+
+    secret: str = "test-secret"
+    tokens_issued: int = 0
+    valid_token: str = ""
+    sent: list[dict[str, Any]] = field(default_factory=list)
+    menus: list[dict[str, Any]] = field(default_factory=list)
+    out_of_window: set[str] = field(default_factory=set)
+    fail_next: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    delay_token: float = 0.0
+
+    def app(self) -> Starlette:
+        return Starlette(
+            routes=[
+                Route("/cgi-bin/token", self.token, methods=["GET"]),
+                Route("/cgi-bin/message/custom/send", self.custom_send, methods=["POST"]),
+                Route("/cgi-bin/menu/create", self.menu_create, methods=["POST"]),
+            ]
+        )
+
+    async def token(self, request: Request) -> JSONResponse:
+        q = request.query_params
+        if q.get("grant_type") != "client_credential" or q.get("secret") != self.secret:
+            return JSONResponse({"errcode": 40001, "errmsg": "invalid credential"})
+        if self.delay_token:
+            import asyncio
+
+            await asyncio.sleep(self.delay_token)
+        with self.lock:
+            self.tokens_issued += 1
+            self.valid_token = f"TOKEN-{self.tokens_issued}"
+            return JSONResponse({"access_token": self.valid_token, "expires_in": 7200})
+
+    def _check(self, request: Request) -> JSONResponse | None:
+        if request.query_params.get("access_token") != self.valid_token or not self.valid_token:
+            return JSONResponse({"errcode": 40001, "errmsg": "invalid credential"})
+        return None
+
+    async def custom_send(self, request: Request) -> JSONResponse:
+        refused = self._check(request)
+        if refused:
+            return refused
+        data = await request.json()
+        if self.fail_next > 0:
+            self.fail_next -= 1
+            return JSONResponse({"errcode": -1, "errmsg": "system error"})
+        if data.get("touser") in self.out_of_window:
+            return JSONResponse({"errcode": 45015, "errmsg": "response out of time limit"})
+        with self.lock:
+            self.sent.append(data)
+        return JSONResponse({"errcode": 0, "errmsg": "ok"})
+
+    async def menu_create(self, request: Request) -> JSONResponse:
+        refused = self._check(request)
+        if refused:
+            return refused
+        self.menus.append(await request.json())
+        return JSONResponse({"errcode": 0, "errmsg": "ok"})
+
+    def texts_to(self, openid: str) -> list[str]:
+        return [m["text"]["content"] for m in self.sent if m.get("touser") == openid]

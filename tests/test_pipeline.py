@@ -1,0 +1,201 @@
+"""The pipeline end to end on a real database: dialogs, dedupe, state, failures."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.messages import Kind
+from bot.pipeline import Deps
+from storage import cases
+from storage.models import Case, CaseEvent, InboundMessage, OutboxMessage
+from tests.dialog import location, send, verify_dialog
+
+NUMBER = re.compile(r"\d{4}-\d{6}")
+
+
+def count(deps: Deps, model: type) -> int:
+    with deps.store.unit() as tx:
+        return int(tx.session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+def test_report_with_building_opens_an_assigned_case(deps: Deps) -> None:
+    reply = send(deps, "3号楼2单元楼道灯坏了，晚上黑漆漆的").text
+    number = NUMBER.search(reply)
+    assert number, reply
+    assert "物业维修" in reply and "第一网格" in reply
+    with deps.store.unit() as tx:
+        case = cases.by_number(tx, number.group())
+        assert case is not None
+        assert (case.category, case.status, case.grid_id, case.assignee_id) == (
+            "repair",
+            "assigned",
+            "g1",
+            "w01",
+        )
+        assert [e.kind for e in case.events] == ["created", "assign"]
+
+
+def test_report_without_address_asks_and_files_after_the_answer(deps: Deps) -> None:
+    reply = send(deps, "门口的垃圾好几天没人清运了").text
+    assert "具体位置" in reply and not NUMBER.search(reply)
+    assert count(deps, Case) == 0
+    reply = send(deps, "在5号楼东边").text
+    assert NUMBER.search(reply) and "环境卫生" in reply and "第二网格" in reply
+    # the address is remembered: the next report needs no question
+    reply = send(deps, "楼下健身器材坏了，单杠断了").text
+    assert NUMBER.search(reply) and "5号楼" in reply
+
+
+def test_location_answers_the_address_question(deps: Deps) -> None:
+    send(deps, "路边井盖没了很危险")
+    reply = location(deps, 39.9, 116.4, "幸福路88号附近").text
+    assert NUMBER.search(reply) and "幸福路88号附近" in reply
+
+
+def test_cancel_while_asked_for_address_drops_the_draft(deps: Deps) -> None:
+    send(deps, "小区里有人遛狗不拴绳")
+    assert "已取消" in send(deps, "取消").text
+    assert count(deps, Case) == 0
+    assert "没太明白" in send(deps, "随便说点啥").text or count(deps, Case) == 0
+
+
+def test_a_side_question_keeps_the_report_being_filled_in(deps: Deps) -> None:
+    send(deps, "楼上装修太吵了")
+    send(deps, "我的工单")
+    reply = send(deps, "8号楼3单元").text
+    assert NUMBER.search(reply) and "噪音" in reply
+
+
+def test_urgent_report_is_filed_at_once_even_without_address(deps: Deps) -> None:
+    reply = send(deps, "隔壁独居老人三天没开门了，敲门也没人应").text
+    assert NUMBER.search(reply), reply
+    assert "紧急" in reply or "110" in reply
+    with deps.store.unit() as tx:
+        case = tx.session.scalars(select(Case)).one()
+        assert case.category == "elderly" and case.urgent and case.status == "new"
+
+
+def test_second_report_of_same_category_joins_the_open_case(deps: Deps, clock) -> None:
+    first = NUMBER.search(send(deps, "3号楼电梯坏了").text)
+    assert first
+    reply = send(deps, "3号楼电梯还是停着，里面好像有人").text
+    assert first.group() in reply and "并入" in reply
+    assert count(deps, Case) == 1
+    clock.advance(hours=2)  # outside the merge window: a new case
+    assert NUMBER.search(send(deps, "3号楼电梯又坏了").text).group() != first.group()
+
+
+def test_retry_of_the_same_msgid_gets_the_same_answer_and_no_second_case(deps: Deps) -> None:
+    first = send(deps, "7号楼门口井盖没了", external_id="msg-1")
+    again = send(deps, "7号楼门口井盖没了", external_id="msg-1")
+    assert again.duplicate and again.text == first.text
+    assert count(deps, Case) == 1 and count(deps, InboundMessage) == 1
+
+
+def test_resident_lists_shows_and_cancels_own_cases(deps: Deps) -> None:
+    number = NUMBER.search(send(deps, "3号楼楼道灯不亮").text).group()
+    verify_dialog(
+        deps,
+        [
+            ("我的工单", [number, "物业维修"]),
+            (f"查询 {number}", [number, "居民反映"]),
+            (f"撤销 {number}", [number, "已撤销"]),
+            (f"撤销 {number}", ["不能撤销"]),
+        ],
+    )
+
+
+def test_a_case_number_that_is_not_yours_reveals_nothing(deps: Deps) -> None:
+    number = NUMBER.search(send(deps, "3号楼楼道灯不亮", sender="alice").text).group()
+    for text in (f"查询 {number}", f"撤销 {number}"):
+        reply = send(deps, text, sender="mallory").text
+        assert "没有找到" in reply and "楼道灯" not in reply
+    with deps.store.unit() as tx:
+        assert cases.by_number(tx, number).status == "assigned"
+
+
+def test_register_address_names_the_grid_worker(deps: Deps) -> None:
+    verify_dialog(deps, [("我住3号楼2单元501", ["3号楼2单元501室", "第一网格", "张敏"])])
+
+
+def test_backup_worker_takes_cases_when_the_owner_is_on_leave(deps: Deps) -> None:
+    from storage.models import Worker
+
+    with deps.store.unit() as tx:
+        tx.session.get(Worker, "w01").on_leave = True
+    send(deps, "2号楼电梯坏了")
+    with deps.store.unit() as tx:
+        assert tx.session.scalars(select(Case)).one().assignee_id == "w03"
+
+
+def test_bad_and_odd_input_gets_a_clear_answer_and_changes_nothing(deps: Deps) -> None:
+    assert "没有收到文字" in send(deps, "   ").text
+    assert "没有收到文字" in send(deps, "😀😀😀").text
+    assert "太长" in send(deps, "漏水" * 2500).text
+    assert "图片" in send(deps, "", kind=Kind.UNSUPPORTED).text
+    assert count(deps, Case) == 0
+
+
+def test_subscribe_and_unsubscribe(deps: Deps) -> None:
+    from storage.models import Resident
+
+    verify_dialog(deps, [("订阅普法", ["已为您订阅", "普法"]), ("退订普法", ["已为您退订"])])
+    with deps.store.unit() as tx:
+        resident = tx.session.scalars(select(Resident)).one()
+        assert resident.subscribe_law is False
+
+
+def test_photo_just_after_a_report_joins_it(deps: Deps) -> None:
+    number = NUMBER.search(send(deps, "3号楼楼道堆物太多，堵住了").text).group()
+    reply = send(deps, "", kind=Kind.IMAGE, media_id="MEDIA1", media_url="http://img/1.jpg").text
+    assert number in reply
+    with deps.store.unit() as tx:
+        case = cases.by_number(tx, number)
+        assert [a.media_id for a in case.attachments] == ["MEDIA1"]
+
+
+def test_photo_first_then_words_files_one_case_with_the_photo(deps: Deps) -> None:
+    assert "说明" in send(deps, "", kind=Kind.IMAGE, media_id="M2").text
+    reply = send(deps, "6号楼下水道堵了，污水冒出来").text
+    number = NUMBER.search(reply).group()
+    with deps.store.unit() as tx:
+        assert [a.media_id for a in cases.by_number(tx, number).attachments] == ["M2"]
+
+
+def test_a_failure_while_answering_rolls_back_and_apologizes(deps: Deps, monkeypatch) -> None:
+    from handlers import report
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(report.cases, "open_case", broken)
+    reply = send(deps, "3号楼电梯坏了", external_id="boom")
+    assert "抱歉" in reply.text
+    assert count(deps, Case) == 0 and count(deps, CaseEvent) == 0
+    with deps.store.unit() as tx:
+        message = tx.session.scalars(select(InboundMessage)).one()
+        assert message.status == "failed" and message.text == "3号楼电梯坏了"
+    monkeypatch.undo()
+    retry = send(deps, "3号楼电梯坏了", external_id="boom")  # WeChat's retry succeeds
+    assert NUMBER.search(retry.text) and count(deps, Case) == 1
+
+
+def test_every_inbound_message_is_recorded_with_its_answer(deps: Deps) -> None:
+    send(deps, "你好")
+    send(deps, "低保怎么申请")
+    with deps.store.unit() as tx:
+        rows = list(tx.session.scalars(select(InboundMessage).order_by(InboundMessage.id)))
+        replies = list(tx.session.scalars(select(OutboxMessage)))
+    assert [r.status for r in rows] == ["answered", "answered"]
+    assert all(r.reply_text for r in rows)
+    assert {r.status for r in replies} == {"sent"}
+
+
+@pytest.mark.parametrize("event,expected", [("subscribe", "欢迎关注"), ("CLICK", "我的工单")])
+def test_menu_and_follow_events(deps: Deps, event: str, expected: str) -> None:
+    key = "intent:progress" if event == "CLICK" else ""
+    reply = send(deps, "", kind=Kind.EVENT, event=event, event_key=key).text
+    assert expected in reply or "没有工单" in reply
