@@ -95,6 +95,20 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class Routing:
+    police_categories: tuple[str, ...] = ("security",)
+    police_chat_id: int = 0  # the community police contact's Telegram chat (0 = none)
+    group_chat_id: int = 0  # a workers' group for non-sensitive summaries (0 = none)
+
+
+@dataclass(frozen=True)
+class Rates:
+    satisfied: float = 1.0  # weights of the satisfaction rate
+    basic: float = 1.0
+    unsatisfied: float = 0.0
+
+
+@dataclass(frozen=True)
 class Knowledge:
     faq_threshold: float = 0.5
     reload_seconds: float = 5.0
@@ -116,6 +130,8 @@ class Config:
     community: Community = field(default_factory=Community)
     cases: Cases = field(default_factory=Cases)
     limits: Limits = field(default_factory=Limits)
+    routing: Routing = field(default_factory=Routing)
+    rates: Rates = field(default_factory=Rates)
     knowledge: Knowledge = field(default_factory=Knowledge)
     broadcasts: Broadcasts = field(default_factory=Broadcasts)
     timezone: str = "Asia/Shanghai"

@@ -56,6 +56,7 @@ class Incoming:
     event_key: str = ""
     payload: str = ""  # a button or menu payload, e.g. "intent:progress" or "case:accept:12"
     display_name: str = ""
+    message_ref: str = ""  # the chat message a button was pressed on (its notice can be edited)
 
 
 @dataclass(frozen=True)
@@ -74,3 +75,5 @@ class Outgoing:
     buttons: tuple[Button, ...] = field(default_factory=tuple)
     reply: bool = False
     image_media_id: str = ""
+    image_url: str = ""
+    edit_of: str = ""  # replace this chat message instead of sending a new one

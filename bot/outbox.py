@@ -8,12 +8,12 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from bot.messages import Button, Channel, Outgoing
 from storage import outbox
 from storage.models import OutboxMessage
-from storage.store import Store
+from storage.store import Store, Tx
 
 log = logging.getLogger("bot.outbox")
 LEASE = timedelta(seconds=60)
@@ -27,6 +27,41 @@ class Hold(Exception):
 class Sender(Protocol):
     def send(self, message: Outgoing) -> None:
         """Deliver or raise: Hold to keep it for later, any other exception to retry."""
+
+
+def payload_of(item: Outgoing) -> dict[str, Any]:
+    """What an outbox row keeps of an Outgoing beyond its text."""
+    payload: dict[str, Any] = {}
+    if item.buttons:
+        payload["buttons"] = [[b.label, b.payload] for b in item.buttons]
+    for name in ("image_media_id", "image_url", "edit_of"):
+        value = getattr(item, name)
+        if value:
+            payload[name] = value
+    return payload
+
+
+def queue(
+    tx: Tx,
+    item: Outgoing,
+    *,
+    status: str,
+    now: datetime,
+    inbound_id: int | None = None,
+    is_reply: bool = False,
+) -> int:
+    row = outbox.enqueue(
+        tx,
+        channel=item.channel.value,
+        recipient_id=item.recipient_id,
+        text=item.text,
+        payload=payload_of(item),
+        status=status,
+        now=now,
+        inbound_id=inbound_id,
+        is_reply=is_reply,
+    )
+    return row.id
 
 
 def passive_delivered(store: Store, ids: list[int], now: datetime) -> None:
@@ -50,6 +85,8 @@ def _outgoing(row: OutboxMessage) -> Outgoing:
         buttons,
         reply=row.is_reply,
         image_media_id=row.payload.get("image_media_id", ""),
+        image_url=row.payload.get("image_url", ""),
+        edit_of=row.payload.get("edit_of", ""),
     )
 
 
@@ -62,6 +99,12 @@ class Drainer:
     clock: Callable[[], datetime]
     batch: int = 50
     max_attempts: int = 8
+    _wake: asyncio.Event | None = None
+
+    def wake(self) -> None:
+        """Something was just queued: drain now instead of at the next tick (event loop only)."""
+        if self._wake is not None:
+            self._wake.set()
 
     def drain_once(self) -> int:
         """Send what is due now; returns how many rows were attempted."""
@@ -100,12 +143,14 @@ class Drainer:
 
     async def run(self, stop: asyncio.Event, interval: float = 0.5) -> None:
         """Drain until stopped; sending happens in a thread (the senders are synchronous)."""
+        self._wake = asyncio.Event()
         while not stop.is_set():
+            self._wake.clear()
             try:
                 count = await asyncio.to_thread(self.drain_once)
             except Exception:
                 log.exception("outbox drain failed")
                 count = 0
-            if count == 0:
+            if count == 0 and not stop.is_set():
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=interval)
+                    await asyncio.wait_for(self._wake.wait(), timeout=interval)

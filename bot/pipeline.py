@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from bot import outbox as delivery
 from bot.config import Config
 from bot.messages import Channel, Incoming, Kind, Outgoing, Role
 from handlers import route
@@ -137,6 +138,22 @@ def _identify(ctx: Context, incoming: Incoming) -> tuple[Role, Any, Any]:
     return Role.RESIDENT, resident, None
 
 
+WORKER_STATES = frozenset({"awaiting_note", "awaiting_resolve", "awaiting_return"})
+
+
+def decide_staff(incoming: Incoming, state: str) -> tuple[str, str]:
+    """(intent, argument) for workers, leaders, admins and not-yet-linked chat users."""
+    if incoming.payload:
+        return "button", incoming.payload
+    text = incoming.text.strip()
+    if text.startswith("/"):
+        command, _, rest = text[1:].partition(" ")
+        return f"cmd:{command.split('@')[0].lower()}", rest.strip()
+    if state in WORKER_STATES:
+        return "worker_reply", text
+    return "cmd:help", ""
+
+
 def decide(
     incoming: Incoming, kb: KnowledgeBase, config: Config, state: str
 ) -> tuple[str, str, Classification | None]:
@@ -197,7 +214,12 @@ def _process(
         channel, sender = incoming.channel.value, incoming.sender_id
         row = inbound.get_state(tx, channel=channel, sender_id=sender)
         state, state_data = (row.state, dict(row.data)) if row else ("", {})
-        intent, text, found = decide(incoming, kb, deps.config, state)
+        argument = ""
+        if role is Role.RESIDENT:
+            intent, text, found = decide(incoming, kb, deps.config, state)
+        else:
+            intent, argument = decide_staff(incoming, state)
+            text, found = argument if intent == "worker_reply" else incoming.text, None
         request = Request(
             incoming=incoming,
             role=role,
@@ -208,6 +230,7 @@ def _process(
             worker=worker,
             state=state,
             state_data=state_data,
+            argument=argument,
         )
         ctx.request = request
         if intent == "ignore":
@@ -228,32 +251,14 @@ def _process(
                 replies[0].buttons,
                 reply=True,
             )
-        reply_ids = []
-        for item in replies:
-            row_out = outbox.enqueue(
-                tx,
-                channel=item.channel.value,
-                recipient_id=item.recipient_id,
-                text=item.text,
-                payload=_payload(item),
-                status=outbox.PASSIVE if passive else outbox.PENDING,
-                now=now,
-                inbound_id=message_id,
-                is_reply=True,
-            )
-            reply_ids.append(row_out.id)
+        status = outbox.PASSIVE if passive else outbox.PENDING
+        reply_ids = [
+            delivery.queue(tx, item, status=status, now=now, inbound_id=message_id, is_reply=True)
+            for item in replies
+        ]
         for item in out:
             if not item.reply:
-                outbox.enqueue(
-                    tx,
-                    channel=item.channel.value,
-                    recipient_id=item.recipient_id,
-                    text=item.text,
-                    payload=_payload(item),
-                    status=outbox.PENDING,
-                    now=now,
-                    inbound_id=message_id,
-                )
+                delivery.queue(tx, item, status=outbox.PENDING, now=now, inbound_id=message_id)
         reply_text = "\n\n".join(r.text for r in replies)
         inbound.mark_answered(tx, message, intent=intent, reply_text=reply_text, now=now)
     return Handled(replies, reply_ids), role.value, intent
@@ -270,15 +275,6 @@ def _apply_state(ctx: Context, before: str, channel: str, sender: str) -> None:
         inbound.set_state(
             ctx.tx, channel=channel, sender_id=sender, state=state, data=data, now=ctx.now
         )
-
-
-def _payload(item: Outgoing) -> dict[str, Any]:
-    payload: dict[str, Any] = {}
-    if item.buttons:
-        payload["buttons"] = [[b.label, b.payload] for b in item.buttons]
-    if item.image_media_id:
-        payload["image_media_id"] = item.image_media_id
-    return payload
 
 
 def _apologize(

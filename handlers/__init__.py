@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from bot.messages import Outgoing, Role
-from handlers import cases, faq, report, resident
+from handlers import cases, faq, report, resident, worker
 from handlers.context import Context, Request
 
 Handler = Callable[[Request, Context], list[Outgoing]]
@@ -41,6 +41,39 @@ ROUTES: dict[tuple[Role, str], Handler] = {
 }
 
 
+# Grid workers, leaders and admins (Telegram): commands, buttons, replies to the bot's questions.
+STAFF_COMMON: dict[str, Handler] = {
+    "cmd:start": worker.help_staff,
+    "cmd:help": worker.help_staff,
+    "cmd:mycases": worker.my_cases,
+    "cmd:case": worker.show_case,
+    "cmd:report": worker.file_for_resident,
+    "button": worker.press_button,
+    "worker_reply": worker.continue_reply,
+}
+LEADER_ONLY: dict[str, Handler] = {
+    "cmd:queue": worker.queue,
+    "cmd:overdue": worker.overdue,
+    "cmd:assign": worker.assign_command,
+}
+for _role in (Role.WORKER, Role.LEADER, Role.ADMIN):
+    ROUTES.update({(_role, intent): h for intent, h in STAFF_COMMON.items()})
+for _role in (Role.LEADER, Role.ADMIN):
+    ROUTES.update({(_role, intent): h for intent, h in LEADER_ONLY.items()})
+ROUTES[(Role.ADMIN, "cmd:linkcode")] = worker.make_link_code
+# Somebody the bot does not know yet: only linking is possible.
+ROUTES[(Role.UNKNOWN, "cmd:start")] = worker.link_account
+ROUTES[(Role.UNKNOWN, "cmd:link")] = worker.link_account
+
+FALLBACK: dict[Role, Handler] = {
+    Role.RESIDENT: ROUTES[(R, "other")],
+    Role.WORKER: worker.unknown_command,
+    Role.LEADER: worker.unknown_command,
+    Role.ADMIN: worker.unknown_command,
+    Role.UNKNOWN: worker.link_account,
+}
+
+
 def route(role: Role, intent: str) -> Handler:
     """The handler for what this person wants; the fallback says what the bot can do."""
-    return ROUTES.get((role, intent)) or ROUTES[(Role.RESIDENT, "other")]
+    return ROUTES.get((role, intent)) or FALLBACK[role]

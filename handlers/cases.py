@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from bot.messages import Outgoing
+from handlers import workflow
 from handlers.context import Context, Request
 from handlers.report import DRAFT_STATES
-from storage import cases
+from storage import cases, roster
 from storage.lifecycle import OPEN, Action, Status
 from storage.models import Case
 
@@ -101,7 +102,7 @@ def cancel_case(req: Request, ctx: Context) -> list[Outgoing]:
             number=case.number,
             status_name=ctx.status_name(case.status),
         )
-    cases.transition(ctx.tx, case, Action.CANCEL, actor=f"resident:{req.resident.id}", now=ctx.now)
+    workflow.move(ctx, case, Action.CANCEL, actor=f"resident:{req.resident.id}")
     return ctx.reply_key("resident.case_cancelled", number=case.number)
 
 
@@ -138,10 +139,15 @@ def rate_case(req: Request, ctx: Context) -> list[Outgoing]:
     case.rating, case.solved = rating, solved
     actor = f"resident:{req.resident.id}"
     if rating == "unsatisfied" or solved is False:
-        cases.transition(ctx.tx, case, Action.REOPEN, actor=actor, now=ctx.now, note=req.text)
+        workflow.move(ctx, case, Action.REOPEN, actor=actor, note=req.text)
+        owner = roster.worker(ctx.tx, case.assignee_id) if case.assignee_id else None
+        text = ctx.say("worker.case_reopened", number=case.number, note=req.text)
         ctx.drop_state()
-        return ctx.reply_key("resident.rate_reopened", number=case.number)
-    cases.transition(ctx.tx, case, Action.CONFIRM, actor=actor, now=ctx.now, note=rating)
+        return [
+            *ctx.reply_key("resident.rate_reopened", number=case.number),
+            *workflow.to_worker(owner, text, workflow.worked_buttons(case)),
+        ]
+    workflow.move(ctx, case, Action.CONFIRM, actor=actor, note=rating)
     ctx.drop_state()
     return ctx.reply_key(
         "resident.rate_thanks", number=case.number, rating=ctx.word("rating", rating)

@@ -53,7 +53,7 @@ def _file_or_ask(req: Request, ctx: Context, draft: dict[str, Any]) -> list[Outg
     if address is None and req.resident.building:
         address = Address(req.resident.building, req.resident.unit, req.resident.room)
     if address is None and not draft.get("location"):
-        if draft["category"] in ctx.kb.lexicon.urgent:
+        if draft["category"] in ctx.config.limits.urgent_categories:
             return _open(req, ctx, draft, None)  # urgent: never wait for an address
         ctx.set_state(AWAITING_ADDRESS, {**draft, "asks": 1})
         return ctx.reply_key(
@@ -84,7 +84,8 @@ def _open(
         building=address.building if address else "",
         address=where,
         grid_id=grid_id,
-        urgent=draft["category"] in ctx.kb.lexicon.urgent,
+        urgent=draft["category"] in ctx.config.limits.urgent_categories,
+        sensitive=draft["category"] in ctx.config.limits.sensitive_categories,
         latitude=location.get("latitude"),
         longitude=location.get("longitude"),
     )

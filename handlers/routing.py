@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from bot.messages import Button, Channel, Outgoing
+from handlers import limits, workflow
 from handlers.context import Context
-from storage import cases, roster
-from storage.lifecycle import Action
+from storage import roster
 from storage.models import Case, Worker
 
 
@@ -26,11 +26,7 @@ def on_duty(ctx: Context, grid_id: str) -> Worker | None:
 
 
 def leaders(ctx: Context, grid_id: str | None) -> list[Worker]:
-    if grid_id:
-        found = roster.grid_workers(ctx.tx, grid_id, "lead")
-        if found:
-            return found
-    return roster.workers_with_role(ctx.tx, "leader")
+    return workflow.leaders_of(ctx, grid_id)
 
 
 def mask_phone(phone: str) -> str:
@@ -64,23 +60,37 @@ def notice_for(ctx: Context, case: Case, *, leader: bool = False) -> str:
     )
 
 
-def _to_telegram(worker: Worker, text: str, buttons: tuple[Button, ...] = ()) -> list[Outgoing]:
-    if worker.telegram_id is None:
-        return []
-    return [Outgoing(Channel.TELEGRAM, str(worker.telegram_id), text, buttons)]
-
-
 def route_new_case(ctx: Context, case: Case) -> list[Outgoing]:
     """Assign to the on-duty worker of the case's grid; tell the leaders when they must act."""
     out: list[Outgoing] = []
     worker = on_duty(ctx, case.grid_id) if case.grid_id else None
     if worker is not None:
-        case.assignee_id = worker.id
-        cases.transition(
-            ctx.tx, case, Action.ASSIGN, actor="system", now=ctx.now, note=worker.name
-        )
-        out += _to_telegram(worker, notice_for(ctx, case), case_buttons(case))
+        workflow.assign(ctx, case, worker, actor="system")
+        out += workflow.to_worker(worker, notice_for(ctx, case), case_buttons(case))
+    else:
+        limits.schedule(case, ctx.config.limits, ctx.config.tz)
     if worker is None or case.category in ctx.config.limits.leader_also:
+        buttons = workflow.assign_buttons(ctx, case) if worker is None else ()
         for leader in leaders(ctx, case.grid_id):
-            out += _to_telegram(leader, notice_for(ctx, case, leader=True))
+            out += workflow.to_worker(leader, notice_for(ctx, case, leader=True), buttons)
+    routing = ctx.config.routing
+    if case.category in routing.police_categories and routing.police_chat_id:
+        out.append(
+            Outgoing(
+                Channel.TELEGRAM, str(routing.police_chat_id), notice_for(ctx, case, leader=True)
+            )
+        )
+    if routing.group_chat_id and not case.sensitive:  # sensitive cases never reach a group
+        out.append(
+            Outgoing(
+                Channel.TELEGRAM,
+                str(routing.group_chat_id),
+                ctx.say(
+                    "worker.group_notice",
+                    number=case.number,
+                    category_name=ctx.category_name(case.category),
+                    building=case.building or ctx.word("words", "no_address"),
+                ),
+            )
+        )
     return out

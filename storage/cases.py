@@ -198,3 +198,65 @@ def listing(tx: Tx, *, status: str | None = None, limit: int = 50) -> list[Case]
     return list(
         tx.session.scalars(query.order_by(Case.created_at.desc(), Case.id.desc()).limit(limit))
     )
+
+
+def by_id(tx: Tx, case_id: int) -> Case | None:
+    return tx.session.get(Case, case_id)
+
+
+def for_assignee(tx: Tx, *, worker_id: str, limit: int = 20) -> list[Case]:
+    """A worker's open cases, most urgent deadline first."""
+    query = (
+        select(Case)
+        .where(
+            Case.assignee_id == worker_id,
+            Case.status.in_([Status.ASSIGNED.value, Status.IN_PROGRESS.value]),
+        )
+        .order_by(Case.created_at.desc())
+        .limit(limit)
+    )
+    return list(tx.session.scalars(query))
+
+
+def unassigned(tx: Tx, *, grid_ids: list[str] | None, limit: int = 20) -> list[Case]:
+    """The leaders' queue: cases nobody holds."""
+    query = select(Case).where(Case.status == Status.NEW.value)
+    if grid_ids is not None:
+        query = query.where((Case.grid_id.in_(grid_ids)) | (Case.grid_id.is_(None)))
+    return list(tx.session.scalars(query.order_by(Case.created_at).limit(limit)))
+
+
+def overdue(tx: Tx, *, grid_ids: list[str] | None, now: datetime, limit: int = 20) -> list[Case]:
+    accept_late = Case.status.in_([Status.NEW.value, Status.ASSIGNED.value]) & (
+        Case.accept_due_at < now
+    )
+    resolve_late = (Case.status == Status.IN_PROGRESS.value) & (Case.resolve_due_at < now)
+    query = select(Case).where(accept_late | resolve_late)
+    if grid_ids is not None:
+        query = query.where((Case.grid_id.in_(grid_ids)) | (Case.grid_id.is_(None)))
+    return list(tx.session.scalars(query.order_by(Case.created_at).limit(limit)))
+
+
+def alarms_due(tx: Tx, *, now: datetime, limit: int = 200) -> list[Case]:
+    """Open cases whose next reminder or escalation is due (locked on PostgreSQL)."""
+    query = (
+        select(Case)
+        .where(Case.alarm_at <= now, Case.status.in_([s.value for s in OPEN]))
+        .order_by(Case.alarm_at)
+        .limit(limit)
+    )
+    if tx.dialect == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return list(tx.session.scalars(query))
+
+
+def resolved_before(tx: Tx, *, before: datetime, limit: int = 200) -> list[Case]:
+    query = (
+        select(Case)
+        .where(Case.status == Status.RESOLVED.value, Case.resolved_at < before)
+        .order_by(Case.resolved_at)
+        .limit(limit)
+    )
+    if tx.dialect == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return list(tx.session.scalars(query))

@@ -191,6 +191,12 @@ class Case(Base):
     accepted_at: Mapped[datetime | None]
     resolved_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
+    accept_due_at: Mapped[datetime | None]
+    resolve_due_at: Mapped[datetime | None]
+    alarm_at: Mapped[datetime | None] = mapped_column(index=True)  # the next reminder/escalation
+    alarms: Mapped[int] = mapped_column(Integer, default=0)  # bits of reminders already sent
+    accepted_late: Mapped[bool | None] = mapped_column(Boolean)
+    resolved_late: Mapped[bool | None] = mapped_column(Boolean)
     rating: Mapped[str] = mapped_column(String(16), default="")
     solved: Mapped[bool | None] = mapped_column(Boolean)
     reopen_count: Mapped[int] = mapped_column(Integer, default=0)
@@ -228,6 +234,17 @@ class CaseAttachment(Base):
     note: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime]
     case: Mapped[Case] = relationship(back_populates="attachments")
+
+
+class LinkCode(Base):
+    """A one-time code an admin gives a worker to link their chat account."""
+
+    __tablename__ = "link_codes"
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    worker_id: Mapped[str] = mapped_column(ForeignKey("workers.id"))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
 
 
 class Counter(Base):

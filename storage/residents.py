@@ -69,3 +69,17 @@ def set_subscription(tx: Tx, resident: Resident, *, kind: str, on: bool) -> None
 
 def channel_ids(tx: Tx, resident_id: int) -> list[Identity]:
     return list(tx.session.scalars(select(Identity).where(Identity.resident_id == resident_id)))
+
+
+def find_or_add_offline(tx: Tx, *, name: str, phone: str, now: datetime) -> Resident:
+    """A resident without a smartphone, filed for by a worker: found again by phone."""
+    if phone:
+        found = tx.session.scalar(select(Resident).where(Resident.phone == phone).limit(1))
+        if found is not None:
+            if name and not found.name:
+                found.name = name
+            return found
+    resident = Resident(name=name, phone=phone, created_at=now)
+    tx.session.add(resident)
+    tx.session.flush()
+    return resident

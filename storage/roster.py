@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
 
-from storage.models import Building, Community, Grid, Worker, WorkerGrid
+from storage.models import Building, Community, Grid, LinkCode, Worker, WorkerGrid
 from storage.store import Tx
 
 
@@ -199,3 +200,44 @@ def workers_with_role(tx: Tx, role: str) -> list[Worker]:
 
 def worker_by_telegram(tx: Tx, telegram_id: int) -> Worker | None:
     return tx.session.scalar(select(Worker).where(Worker.telegram_id == telegram_id))
+
+
+def add_link_code(
+    tx: Tx, *, worker_id: str, code_hash: str, now: datetime, ttl: timedelta
+) -> None:
+    tx.session.add(
+        LinkCode(code_hash=code_hash, worker_id=worker_id, created_at=now, expires_at=now + ttl)
+    )
+    tx.session.flush()
+
+
+def use_link_code(tx: Tx, *, code_hash: str, telegram_id: int, now: datetime) -> Worker | None:
+    """Link the chat account to the worker the unexpired, unused code was made for."""
+    code = tx.session.get(LinkCode, code_hash)
+    if code is None or code.used_at is not None or code.expires_at <= now:
+        return None
+    found = tx.session.get(Worker, code.worker_id)
+    if found is None or not found.active:
+        return None
+    previous = worker_by_telegram(tx, telegram_id)
+    if previous is not None and previous.id != found.id:
+        previous.telegram_id = None
+        tx.session.flush()
+    code.used_at = now
+    found.telegram_id = telegram_id
+    tx.session.flush()
+    return found
+
+
+def grids_led_by(tx: Tx, worker_id: str) -> list[str]:
+    query = select(WorkerGrid.grid_id).where(
+        WorkerGrid.worker_id == worker_id, WorkerGrid.relation == "lead"
+    )
+    return list(tx.session.scalars(query))
+
+
+def find_worker(tx: Tx, key: str) -> Worker | None:
+    """By id or by exact name."""
+    return tx.session.get(Worker, key) or tx.session.scalar(
+        select(Worker).where(Worker.name == key, Worker.active.is_(True))
+    )

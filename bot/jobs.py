@@ -1,0 +1,35 @@
+"""Scheduled work as plain functions: one unit of work each, notices queued in the outbox."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from bot import outbox as delivery
+from bot.messages import Outgoing
+from bot.pipeline import Deps
+from handlers import escalation
+from handlers.context import Context
+from storage import outbox
+
+log = logging.getLogger("bot.jobs")
+Job = Callable[[Context], list[Outgoing]]
+
+
+def run(deps: Deps, job: Job) -> int:
+    """Run `job` in one transaction and queue what it says; returns how many notices."""
+    now = deps.clock()
+    with deps.store.unit() as tx:
+        ctx = Context(tx=tx, kb=deps.knowledge.current, config=deps.config, now=now)
+        out = job(ctx)
+        for item in out:
+            delivery.queue(tx, item, status=outbox.PENDING, now=now)
+    return len(out)
+
+
+def sweep(deps: Deps) -> int:
+    """Reminders, escalations and silent closing: safe to run any time, any number of times."""
+    count = run(deps, escalation.sweep_alarms) + run(deps, escalation.close_silent)
+    if count:
+        log.info("sweep queued %d notices", count)
+    return count
