@@ -189,6 +189,50 @@ def cmd_knowledge(args: argparse.Namespace, config: Config) -> int:
     return 1 if problems else 0
 
 
+def cmd_report(args: argparse.Namespace, config: Config) -> int:
+    from bot import jobs
+    from handlers import rates
+    from handlers.context import Context
+
+    deps = _deps(config)
+    with deps.store.unit() as tx:
+        ctx = Context(tx=tx, kb=deps.knowledge.current, config=config, now=deps.clock())
+        try:
+            report = rates.weekly(
+                tx, config, week=args.week, now=ctx.now, category_names=jobs.category_names(ctx)
+            )
+        except ValueError:
+            print(f"not a week: {args.week!r} (expected YYYY-Www, e.g. 2026-W48)", file=sys.stderr)
+            return 2
+        text = rates.summary_text(ctx, report)
+    if args.xlsx:
+        rates.to_excel(report, Path(args.xlsx))
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False))
+    else:
+        print(text)
+        if args.xlsx:
+            print(f"workbook written to {args.xlsx}")
+    return 0
+
+
+def cmd_link_code(args: argparse.Namespace, config: Config) -> int:
+    from handlers import worker
+    from handlers.context import Context
+    from storage import roster
+
+    deps = _deps(config)
+    with deps.store.unit() as tx:
+        target = roster.find_worker(tx, args.worker)
+        if target is None:
+            print(f"no worker {args.worker!r}", file=sys.stderr)
+            return 1
+        ctx = Context(tx=tx, kb=deps.knowledge.current, config=config, now=deps.clock())
+        code = worker.new_link_code(ctx, target.id)
+    print(f"{target.name} ({target.id}): send the bot /link {code} within 24 hours")
+    return 0
+
+
 def cmd_menu(args: argparse.Namespace, config: Config) -> int:
     from bot.channels import wechat
 
@@ -212,6 +256,13 @@ def parser() -> argparse.ArgumentParser:
     roster = sub.add_parser("roster", help="import or export the grid roster (TOML or .xlsx)")
     roster.add_argument("action", choices=["import", "export"])
     roster.add_argument("file")
+    link = sub.add_parser("link-code", help="a one-time code that links a worker's Telegram")
+    link.add_argument("worker", help="worker id or name")
+    report = sub.add_parser("report", help="the weekly figures (三率)")
+    report.add_argument("period", choices=["weekly"])
+    report.add_argument("--week", help="YYYY-Www; default: last full week")
+    report.add_argument("--json", action="store_true")
+    report.add_argument("--xlsx", help="also write an Excel workbook here")
     chat = sub.add_parser("chat", help="talk to the bot in the terminal")
     chat.add_argument("--as", dest="as_", metavar="resident:NAME|worker:ID")
     ask = sub.add_parser("ask", help="answer policy questions from the knowledge base")
@@ -242,6 +293,8 @@ COMMANDS: dict[str, Command] = {
     "classify": cmd_classify,
     "cases": cmd_cases,
     "knowledge": cmd_knowledge,
+    "report": cmd_report,
+    "link-code": cmd_link_code,
     "menu": cmd_menu,
 }
 

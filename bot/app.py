@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -12,12 +13,16 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from telegram.error import TelegramError
 
+from bot.channels.telegram import SECRET_HEADER, TelegramChannel, make_bot
+from bot.channels.telegram import Sender as TelegramSender
 from bot.config import Config
 from bot.messages import Channel
 from bot.outbox import Drainer, Sender
 from bot.pipeline import Deps
 from bot.runtime import make_deps, setup_logging
+from bot.scheduler import Scheduler
 
 log = logging.getLogger("bot.app")
 
@@ -34,11 +39,17 @@ def default_senders(deps: Deps) -> dict[Channel, Sender]:
     return senders
 
 
-def create_app(deps: Deps, senders: Mapping[Channel, Sender] | None = None) -> Starlette:
+def create_app(
+    deps: Deps,
+    senders: Mapping[Channel, Sender] | None = None,
+    *,
+    schedule: bool = True,
+    sweep_seconds: int = 60,
+) -> Starlette:
     from bot.channels.wechat import Endpoint
 
     wechat = Endpoint(deps)
-    state: dict[str, Any] = {"ready": False}
+    state: dict[str, Any] = {"ready": False, "telegram": None}
 
     async def healthz(request: Request) -> Response:
         status = 200 if state["ready"] else 503
@@ -46,8 +57,20 @@ def create_app(deps: Deps, senders: Mapping[Channel, Sender] | None = None) -> S
             "status": "ok" if state["ready"] else "starting",
             "database": deps.store.dialect,
             "faq_entries": len(deps.knowledge.current.faq.entries),
+            "telegram": state["telegram"] is not None,
         }
         return JSONResponse(body, status_code=status)
+
+    async def telegram_webhook(request: Request) -> Response:
+        channel = state["telegram"]
+        expected = deps.config.telegram.webhook_secret
+        given = request.headers.get(SECRET_HEADER, "")
+        if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
+            return JSONResponse({"ok": False}, status_code=403)
+        if channel is None:
+            return JSONResponse({"ok": False, "error": "telegram not configured"}, status_code=503)
+        response: Response = await channel.endpoint(request)
+        return response
 
     async def reload_knowledge(stop: asyncio.Event) -> None:
         interval = deps.config.knowledge.reload_seconds
@@ -60,24 +83,54 @@ def create_app(deps: Deps, senders: Mapping[Channel, Sender] | None = None) -> S
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         stop = asyncio.Event()
-        chosen = default_senders(deps) if senders is None else senders
+        chosen: dict[Channel, Sender] = dict(default_senders(deps) if senders is None else senders)
         drainer = Drainer(deps.store, chosen, deps.clock)
         tasks = [asyncio.create_task(reload_knowledge(stop))]
-        if chosen:
-            tasks.append(asyncio.create_task(drainer.run(stop)))
+        bot = await start_telegram(deps)
+        if bot is not None:
+            chosen.setdefault(Channel.TELEGRAM, TelegramSender(bot, asyncio.get_running_loop()))
+            channel = TelegramChannel(deps, bot, drainer.wake)
+            state["telegram"] = channel
+            if deps.config.telegram.mode == "polling":
+                tasks.append(asyncio.create_task(channel.poll(stop)))
+        tasks.append(asyncio.create_task(drainer.run(stop)))
+        scheduler = (
+            Scheduler(deps, sweep_seconds=sweep_seconds, wake=drainer.wake) if schedule else None
+        )
+        if scheduler is not None:
+            scheduler.start()
         state["ready"] = True
         try:
             yield
         finally:
             state["ready"] = False
             stop.set()
+            if scheduler is not None:
+                scheduler.shutdown()
             await asyncio.gather(*tasks, return_exceptions=True)
+            if bot is not None:
+                with contextlib.suppress(Exception):
+                    await bot.shutdown()
 
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
         Route(deps.config.wechat.path, wechat.endpoint, methods=["GET", "POST"]),
+        Route("/telegram", telegram_webhook, methods=["POST"]),
     ]
     return Starlette(routes=routes, lifespan=lifespan)
+
+
+async def start_telegram(deps: Deps) -> Any:
+    """The Telegram bot when a token is configured; the service runs without it otherwise."""
+    if not deps.config.telegram.token:
+        return None
+    bot = make_bot(deps.config)
+    try:
+        await bot.initialize()
+    except TelegramError as exc:
+        log.error("telegram unavailable, workers will not get notices: %s", exc)
+        return None
+    return bot
 
 
 def serve(config: Config) -> None:

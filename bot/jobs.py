@@ -33,3 +33,31 @@ def sweep(deps: Deps) -> int:
     if count:
         log.info("sweep queued %d notices", count)
     return count
+
+
+def weekly_report(deps: Deps) -> int:
+    """Last week's figures to every admin in Telegram, once per week whatever the restarts."""
+    from handlers import rates, workflow
+    from storage import roster, settings
+
+    def job(ctx: Context) -> list[Outgoing]:
+        report = rates.weekly(
+            ctx.tx, ctx.config, week=None, now=ctx.now, category_names=category_names(ctx)
+        )
+        marker = f"weekly_report:{report['week']}"
+        if settings.get(ctx.tx, marker, now=ctx.now) is not None:
+            return []
+        settings.put(ctx.tx, marker, ctx.now.isoformat(), expires_at=None)
+        text = rates.summary_text(ctx, report)
+        return [
+            o
+            for admin in roster.workers_with_role(ctx.tx, "admin")
+            for o in workflow.to_worker(admin, text)
+        ]
+
+    return run(deps, job)
+
+
+def category_names(ctx: Context) -> dict[str, str]:
+    prefix = "category."
+    return {k[len(prefix) :]: v for k, v in ctx.kb.replies.texts.items() if k.startswith(prefix)}

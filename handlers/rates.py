@@ -1,0 +1,210 @@
+"""The three rates (三率) and the weekly report, per grid, worker and category."""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from bot.config import Config, Rates
+from storage import reports
+from storage.store import Tx
+
+
+def week_bounds(week: str | None, tz: ZoneInfo, now: datetime) -> tuple[str, datetime, datetime]:
+    """("YYYY-Www", Monday 00:00, next Monday 00:00) in local time; default: last full week."""
+    if week:
+        year, _, number = week.upper().partition("-W")
+        monday = date.fromisocalendar(int(year), int(number), 1)
+    else:
+        today = now.astimezone(tz).date()
+        monday = today - timedelta(days=today.weekday() + 7)
+    start = datetime.combine(monday, time(0, 0), tz)
+    iso = monday.isocalendar()
+    return f"{iso.year}-W{iso.week:02d}", start, start + timedelta(days=7)
+
+
+def _ratio(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def _median_minutes(spans: list[float]) -> float | None:
+    return round(statistics.median(spans), 1) if spans else None
+
+
+@dataclass
+class Figures:
+    key: str
+    name: str
+    opened: int = 0
+    assigned: int = 0
+    accepted: int = 0
+    resolved: int = 0
+    rated: int = 0
+    overdue: int = 0
+    response_rate: float | None = None  # 响应率
+    resolution_rate: float | None = None  # 解决率
+    satisfaction_rate: float | None = None  # 满意率
+    on_time_rate: float | None = None  # 按时办结率
+    reopen_rate: float | None = None  # 重办率
+    return_rate: float | None = None  # 回退率
+    median_accept_minutes: float | None = None
+    median_resolve_hours: float | None = None
+
+
+def figures(key: str, name: str, rows: Iterable[Any], weights: Rates, now: datetime) -> Figures:
+    """One group's figures; a case still inside its accept limit does not count against 响应率."""
+    rows = list(rows)
+    assigned = [r for r in rows if r.assigned_at is not None]
+    decided = [
+        r
+        for r in assigned
+        if r.accepted_at is not None or (r.accept_due_at is not None and r.accept_due_at <= now)
+    ]
+    accepted = [r for r in rows if r.accepted_at is not None]
+    resolved = [r for r in rows  # ever resolved: a reopened case was resolved once
+                if r.resolved_at is not None or r.status == "closed" or r.reopen_count]
+    rated = [r for r in rows if r.rating]
+    weight = {
+        "satisfied": weights.satisfied,
+        "basic": weights.basic,
+        "unsatisfied": weights.unsatisfied,
+    }
+    accept_spans = [
+        (r.accepted_at - r.assigned_at).total_seconds() / 60
+        for r in accepted
+        if r.assigned_at is not None and r.accepted_at >= r.assigned_at
+    ]
+    resolve_spans = [
+        (r.resolved_at - r.created_at).total_seconds() / 60
+        for r in resolved
+        if r.resolved_at is not None
+    ]
+    satisfied = sum(weight.get(r.rating, 0.0) for r in rated)
+    return Figures(
+        key=key,
+        name=name,
+        opened=len(rows),
+        assigned=len(assigned),
+        accepted=len(accepted),
+        resolved=len(resolved),
+        rated=len(rated),
+        response_rate=_ratio(sum(1 for r in accepted if r.accepted_late is False), len(decided)),
+        resolution_rate=_ratio(sum(1 for r in rated if r.solved), len(rated)),
+        satisfaction_rate=round(satisfied / len(rated), 4) if rated else None,
+        on_time_rate=_ratio(sum(1 for r in resolved if r.resolved_late is False), len(resolved)),
+        reopen_rate=_ratio(sum(1 for r in resolved if r.reopen_count), len(resolved)),
+        return_rate=_ratio(sum(1 for r in assigned if r.return_count), len(assigned)),
+        median_accept_minutes=_median_minutes(accept_spans),
+        median_resolve_hours=(round(m / 60, 1) if (m := _median_minutes(resolve_spans)) else None),
+    )
+
+
+def weekly(
+    tx: Tx, config: Config, *, week: str | None, now: datetime, category_names: dict[str, str]
+) -> dict[str, Any]:
+    """The weekly report as one JSON-ready object."""
+    label, start, end = week_bounds(week, config.tz, now)
+    rows = reports.cases_opened(tx, start=start, end=end)
+    grid_names, worker_names = reports.names(tx)
+    late = reports.overdue_counts(tx, now=min(now, end))
+    groups: dict[str, dict[str, list[Any]]] = {
+        "grid": defaultdict(list),
+        "worker": defaultdict(list),
+        "category": defaultdict(list),
+    }
+    for row in rows:
+        groups["grid"][row.grid_id or "-"].append(row)
+        groups["worker"][row.assignee_id or "-"].append(row)
+        groups["category"][row.category].append(row)
+    labels = {"grid": grid_names, "worker": worker_names, "category": category_names}
+    result: dict[str, Any] = {"week": label, "from": start.isoformat(), "to": end.isoformat()}
+    total = figures("total", "", rows, config.rates, now)
+    total.overdue = sum(late.values())
+    result["total"] = asdict(total)
+    for kind, grouped in groups.items():
+        items = []
+        for key in sorted(grouped):
+            item = figures(key, labels[kind].get(key, key), grouped[key], config.rates, now)
+            if kind == "grid":
+                item.overdue = sum(n for (g, _), n in late.items() if (g or "-") == key)
+            if kind == "worker":
+                item.overdue = sum(n for (_, a), n in late.items() if (a or "-") == key)
+            items.append(asdict(item))
+        result[f"by_{kind}"] = items
+    return result
+
+
+HEADERS = (
+    ("name", "名称"),
+    ("opened", "新增"),
+    ("assigned", "派单"),
+    ("accepted", "签收"),
+    ("resolved", "办结"),
+    ("rated", "评价"),
+    ("overdue", "超时"),
+    ("response_rate", "响应率"),
+    ("resolution_rate", "解决率"),
+    ("satisfaction_rate", "满意率"),
+    ("on_time_rate", "按时办结率"),
+    ("reopen_rate", "重办率"),
+    ("return_rate", "回退率"),
+    ("median_accept_minutes", "签收用时中位数(分钟)"),
+    ("median_resolve_hours", "办结用时中位数(小时)"),
+)
+SHEETS = (("total", "总体"), ("by_grid", "网格"), ("by_worker", "人员"), ("by_category", "类别"))
+
+
+def to_excel(report: dict[str, Any], path: Path) -> None:
+    from openpyxl import Workbook
+
+    book = Workbook()
+    book.remove(book.active)
+    for key, title in SHEETS:
+        sheet = book.create_sheet(title)
+        sheet.append([header for _, header in HEADERS])
+        rows = [report[key]] if key == "total" else report[key]
+        for row in rows:
+            sheet.append(
+                [row.get(field) if row.get(field) is not None else "" for field, _ in HEADERS]
+            )
+    book.save(path)
+
+
+def percent(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:.0f}%"
+
+
+def summary_text(ctx: Any, report: dict[str, Any]) -> str:
+    """The report as a chat message for admins (Chinese labels from replies.toml)."""
+    total = report["total"]
+    lines = [
+        ctx.say(
+            "report.header",
+            week=report["week"],
+            opened=total["opened"],
+            resolved=total["resolved"],
+            overdue=total["overdue"],
+            response=percent(total["response_rate"]),
+            resolution=percent(total["resolution_rate"]),
+            satisfaction=percent(total["satisfaction_rate"]),
+        )
+    ]
+    for item in report["by_grid"]:
+        lines.append(
+            ctx.say(
+                "report.grid_line",
+                name=item["name"],
+                opened=item["opened"],
+                response=percent(item["response_rate"]),
+                resolution=percent(item["resolution_rate"]),
+                satisfaction=percent(item["satisfaction_rate"]),
+                overdue=item["overdue"],
+            )
+        )
+    return "\n".join(lines)

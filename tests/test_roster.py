@@ -1,0 +1,60 @@
+"""The roster file: TOML and Excel, idempotent import, building aliases, clear refusals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot import roster_file
+from storage import roster
+from storage.store import Store
+from tests.conftest import DEMO
+
+
+def test_import_is_idempotent_and_reports_changes(store: Store, tmp_path: Path) -> None:
+    data = roster_file.read(DEMO)
+    with store.unit() as tx:
+        first = roster.apply(tx, data)
+    with store.unit() as tx:
+        second = roster.apply(tx, data)
+    assert len(first.added) > 10 and not second
+    edited = DEMO.read_text(encoding="utf-8").replace('name = "李强"', 'name = "李强强"')
+    path = tmp_path / "roster.toml"
+    path.write_text(edited, encoding="utf-8")
+    with store.unit() as tx:
+        third = roster.apply(tx, roster_file.read(path))
+    assert third.updated == ["worker w02"] and not third.added
+
+
+@pytest.mark.parametrize("suffix", [".toml", ".xlsx"])
+def test_export_then_import_round_trips(store: Store, tmp_path: Path, suffix: str) -> None:
+    with store.unit() as tx:
+        roster.apply(tx, roster_file.read(DEMO))
+        exported = roster.export(tx)
+    path = tmp_path / f"roster{suffix}"
+    roster_file.write(exported, path)
+    again = roster_file.read(path)
+    assert again == exported
+    with store.unit() as tx:
+        assert not roster.apply(tx, again)
+
+
+def test_building_aliases_route_to_the_same_grid(store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "r.toml"
+    text = DEMO.read_text(encoding="utf-8").replace('"3号楼"', '"三栋"')
+    path.write_text(text, encoding="utf-8")
+    with store.unit() as tx:
+        roster.apply(tx, roster_file.read(path))
+        assert roster.grid_of_building(tx, "3号楼") == "g1"
+
+
+def test_a_bad_roster_is_refused_with_every_problem(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text('[[community]]\nid = "c"\nname = "C"\n[[grid]]\nid = "g"\ncommunity = "x"\n'
+                    'name = "G"\nbuildings = []\n[[worker]]\nid = "w"\nname = "W"\n'
+                    'role = "boss"\ngrids = ["nope"]\n', encoding="utf-8")
+    with pytest.raises(roster_file.RosterFileError) as caught:
+        roster_file.read(path)
+    message = str(caught.value)
+    assert "unknown community" in message and "role" in message and "unknown grid" in message

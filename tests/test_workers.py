@@ -1,0 +1,279 @@
+"""Grid workers end to end: WeChat report -> Telegram notice -> accept, progress, resolve ->
+the resident's rating -> closed; reopen; return and reassignment; forged callbacks refused."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from bot.app import create_app
+from bot.case_view import detail
+from bot.pipeline import Deps
+from storage import cases
+from storage.models import Case, Worker
+from tests.fakes import telegram as tg
+from tests.fakes import wechat as wx
+from tests.fakes.server import ServerThread
+
+NUMBER = re.compile(r"\d{4}-\d{6}")
+W01, W02, W03, LEADER, ADMIN = 1001, 1002, 1003, 2001, 3001
+SECRET = "tg-secret"
+
+
+@dataclass
+class Stack:
+    deps: Deps
+    web: httpx.Client
+    platform: wx.Platform
+    wechat_api: wx.FakeApi
+    telegram: tg.FakeTelegram
+
+    def resident_says(self, openid: str, text: str) -> str:
+        params, body = self.platform.request(self.platform.text(openid, text))
+        response = self.web.post("/wechat", params=params, content=body)
+        assert response.status_code == 200, response.text
+        return (
+            self.platform.read_reply(response.text)["Content"]
+            if response.text != "success"
+            else ""
+        )
+
+    def worker_sends(self, user_id: int, update: dict) -> httpx.Response:
+        return self.web.post(
+            "/telegram", json=update, headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}
+        )
+
+    def press(self, user_id: int, data: str) -> None:
+        assert (
+            self.worker_sends(user_id, self.telegram.button_update(user_id, data)).status_code
+            == 200
+        )
+
+    def type(self, user_id: int, text: str) -> None:
+        assert (
+            self.worker_sends(user_id, self.telegram.text_update(user_id, text)).status_code == 200
+        )
+
+
+def wait_for(condition: Callable[[], object], what: str, seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def stack(deps: Deps) -> Iterator[Stack]:
+    with deps.store.unit() as tx:
+        for worker_id, chat in (
+            ("w01", W01),
+            ("w02", W02),
+            ("w03", W03),
+            ("l01", LEADER),
+            ("a01", ADMIN),
+        ):
+            tx.session.get(Worker, worker_id).telegram_id = chat
+    wechat_api, telegram = wx.FakeApi(), tg.FakeTelegram()
+    with ServerThread(wechat_api.app()) as wapi, ServerThread(telegram.app()) as tapi:
+        config = replace(
+            deps.config,
+            wechat=replace(
+                deps.config.wechat,
+                token=wx.TOKEN,
+                app_id=wx.APP_ID,
+                api_base_url=f"{wapi.url}/cgi-bin/",
+                app_secret="test-secret",
+            ),
+            telegram=replace(
+                deps.config.telegram,
+                token=tg.TOKEN,
+                base_url=f"{tapi.url}/bot",
+                webhook_secret=SECRET,
+            ),
+        )
+        d = replace(deps, config=config)
+        platform = wx.Platform(clock=lambda: d.clock().timestamp())
+        with (
+            ServerThread(create_app(d, schedule=False)) as app,
+            httpx.Client(base_url=app.url, timeout=10) as web,
+        ):
+            yield Stack(d, web, platform, wechat_api, telegram)
+
+
+def case_of(stack: Stack, number: str) -> Case:
+    with stack.deps.store.unit() as tx:
+        case = cases.by_number(tx, number)
+        assert case is not None
+        return case
+
+
+def test_report_to_closing_through_wechat_and_telegram(stack: Stack) -> None:
+    reply = stack.resident_says("oRes", "3号楼楼道灯坏了，晚上看不见")
+    number = NUMBER.search(reply).group()
+    case_id = case_of(stack, number).id
+    wait_for(lambda: f"case:accept:{case_id}" in stack.telegram.buttons(W01), "the notice to w01")
+    notice = stack.telegram.texts(W01)[0]
+    assert number in notice and "物业维修" in notice and "3号楼" in notice
+
+    stack.press(W01, f"case:accept:{case_id}")
+    wait_for(
+        lambda: any("签收" in t for t in stack.wechat_api.texts_to("oRes")), "accepted notice"
+    )
+    assert stack.telegram.sent("answerCallbackQuery")
+    assert f"case:resolve:{case_id}" in stack.telegram.buttons(W01)
+
+    stack.press(W01, f"case:note:{case_id}")
+    stack.type(W01, "已联系电工，明天上午更换")
+    wait_for(lambda: any("已联系电工" in t for t in stack.wechat_api.texts_to("oRes")), "progress")
+
+    stack.press(W01, f"case:resolve:{case_id}")
+    stack.type(W01, "已更换灯泡，恢复照明")
+    wait_for(lambda: any("满意" in t for t in stack.wechat_api.texts_to("oRes")), "rating request")
+    assert case_of(stack, number).status == "resolved"
+
+    assert "感谢您的评价" in stack.resident_says("oRes", "满意")
+    case = case_of(stack, number)
+    assert (case.status, case.rating, case.solved) == ("closed", "satisfied", True)
+    with stack.deps.store.unit() as tx:
+        timeline = detail(cases.by_number(tx, number), stack.deps.config.tz)["events"]
+    moves = [(e["from"], e["to"]) for e in timeline if e["to"]]
+    assert moves == [
+        (None, "new"),
+        ("new", "assigned"),
+        ("assigned", "in_progress"),
+        ("in_progress", "resolved"),
+        ("resolved", "closed"),
+    ]
+    assert [e["actor"] for e in timeline if e["kind"] == "accept"] == ["worker:w01"]
+
+
+def test_unsatisfied_rating_reopens_the_case(stack: Stack) -> None:
+    number = NUMBER.search(stack.resident_says("oRes2", "5号楼电梯坏了")).group()
+    case_id = case_of(stack, number).id
+    wait_for(lambda: f"case:accept:{case_id}" in stack.telegram.buttons(W02), "notice to w02")
+    stack.press(W02, f"case:accept:{case_id}")
+    stack.press(W02, f"case:resolve:{case_id}")
+    stack.type(W02, "已通知维保")
+    wait_for(lambda: case_of(stack, number).status == "resolved", "resolution")
+    assert "重新办理" in stack.resident_says("oRes2", "不满意，电梯还是停着")
+    case = case_of(stack, number)
+    assert (case.status, case.reopen_count) == ("in_progress", 1)
+    wait_for(lambda: any("重办" in t for t in stack.telegram.texts(W02)), "reopen notice")
+
+
+def test_return_then_leader_reassigns(stack: Stack) -> None:
+    number = NUMBER.search(stack.resident_says("oRes3", "2号楼下水道堵了")).group()
+    case_id = case_of(stack, number).id
+    wait_for(lambda: f"case:return:{case_id}" in stack.telegram.buttons(W01), "notice to w01")
+    stack.press(W01, f"case:return:{case_id}")
+    stack.type(W01, "这是物业的管道，不归网格")
+    wait_for(lambda: f"case:to:{case_id}:w02" in stack.telegram.buttons(LEADER), "leader choice")
+    case = case_of(stack, number)
+    assert (case.status, case.return_count, case.assignee_id) == ("new", 1, None)
+    stack.press(LEADER, f"case:to:{case_id}:w02")
+    wait_for(lambda: f"case:accept:{case_id}" in stack.telegram.buttons(W02), "notice to w02")
+    assert (case_of(stack, number).status, case_of(stack, number).assignee_id) == (
+        "assigned",
+        "w02",
+    )
+
+
+def test_forged_and_stale_buttons_change_nothing(stack: Stack) -> None:
+    number = NUMBER.search(stack.resident_says("oRes4", "3号楼门禁坏了")).group()
+    case_id = case_of(stack, number).id
+    wait_for(lambda: stack.telegram.buttons(W01), "notice")
+    stack.press(666, f"case:accept:{case_id}")  # a stranger
+    wait_for(lambda: stack.telegram.texts(666), "answer to the stranger")
+    assert "绑定" in stack.telegram.texts(666)[0]
+    stack.press(W02, f"case:accept:{case_id}")  # a worker it does not belong to
+    stack.press(W01, "case:accept:not-a-number")
+    wait_for(lambda: len(stack.telegram.texts(W02)) >= 1, "answer to w02")
+    assert case_of(stack, number).status == "assigned"
+    stack.press(W01, f"case:accept:{case_id}")
+    stack.press(W01, f"case:accept:{case_id}")  # pressed twice: the second is stale
+    wait_for(lambda: any("已经不适用" in t for t in stack.telegram.texts(W01)), "stale answer")
+    with stack.deps.store.unit() as tx:
+        accepts = [e for e in cases.by_number(tx, number).events if e.kind == "accept"]
+    assert len(accepts) == 1
+
+
+def test_webhook_requires_the_secret_header(stack: Stack) -> None:
+    update = stack.telegram.text_update(W01, "/mycases")
+    assert stack.web.post("/telegram", json=update).status_code == 403
+    bad = stack.web.post(
+        "/telegram", json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "x"}
+    )
+    assert bad.status_code == 403
+    assert (
+        stack.web.post(
+            "/telegram", content=b"{", headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}
+        ).status_code
+        == 400
+    )
+
+
+def test_link_code_links_a_chat_account_once(stack: Stack) -> None:
+    from handlers import worker as worker_handlers
+    from handlers.context import Context
+
+    with stack.deps.store.unit() as tx:
+        tx.session.get(Worker, "w03").telegram_id = None
+        ctx = Context(
+            tx=tx,
+            kb=stack.deps.knowledge.current,
+            config=stack.deps.config,
+            now=stack.deps.clock(),
+        )
+        code = worker_handlers.new_link_code(ctx, "w03")
+    stack.type(4242, f"/link {code}")
+    wait_for(lambda: stack.telegram.texts(4242), "link answer")
+    assert "绑定成功" in stack.telegram.texts(4242)[0]
+    stack.type(5252, f"/link {code}")  # the code is spent
+    wait_for(lambda: stack.telegram.texts(5252), "second answer")
+    assert "还没有绑定" in stack.telegram.texts(5252)[0]
+    with stack.deps.store.unit() as tx:
+        assert tx.session.get(Worker, "w03").telegram_id == 4242
+
+
+def test_worker_commands_mycases_case_and_report_for_a_resident(stack: Stack) -> None:
+    stack.type(W01, "/report 2号楼1单元101 王秀英 13900001111 楼道灯坏了好几天")
+    wait_for(lambda: any("代居民登记" in t for t in stack.telegram.texts(W01)), "filed")
+    number = NUMBER.search(next(t for t in stack.telegram.texts(W01) if "代居民" in t)).group()
+    case = case_of(stack, number)
+    assert (case.filed_by, case.assignee_id, case.grid_id) == ("w01", "w01", "g1")
+    notice = next(t for t in stack.telegram.texts(W01) if "新工单" in t)
+    assert "13900001111" not in notice  # never a full phone number in a notice
+    stack.type(W01, "/mycases")
+    wait_for(lambda: any("您手上有" in t for t in stack.telegram.texts(W01)), "mycases")
+    stack.press(W01, f"case:phone:{case.id}")
+    wait_for(lambda: any("13900001111" in t for t in stack.telegram.texts(W01)), "phone")
+    with stack.deps.store.unit() as tx:
+        assert [e.kind for e in cases.by_number(tx, number).events].count("pii_view") == 1
+    stack.type(W02, f"/case {number}")  # not theirs
+    wait_for(lambda: stack.telegram.texts(W02), "answer")
+    assert "找不到" in stack.telegram.texts(W02)[-1]
+
+
+def test_leader_queue_and_assign_command(stack: Stack) -> None:
+    reply = stack.resident_says("oRes5", "小区东门外的路灯不亮了，在幸福路上")
+    if "具体位置" in reply:
+        reply = stack.resident_says("oRes5", "东门外面，不在哪栋楼")
+        reply = stack.resident_says("oRes5", "就是大门口") or reply
+        reply = stack.resident_says("oRes5", "门口马路") or reply
+    with stack.deps.store.unit() as tx:
+        case = tx.session.scalars(select(Case)).one()
+        number, status = case.number, case.status
+    assert status == "new"
+    stack.type(LEADER, "/queue")
+    wait_for(lambda: any(number in t for t in stack.telegram.texts(LEADER)), "queue")
+    stack.type(W01, f"/assign {number} w03")  # workers cannot assign
+    stack.type(LEADER, f"/assign {number} w03")
+    wait_for(lambda: case_of(stack, number).assignee_id == "w03", "assignment")
+    wait_for(lambda: any(number in t for t in stack.telegram.texts(W03)), "notice to w03")
