@@ -67,8 +67,11 @@ def figures(key: str, name: str, rows: Iterable[Any], weights: Rates, now: datet
         if r.accepted_at is not None or (r.accept_due_at is not None and r.accept_due_at <= now)
     ]
     accepted = [r for r in rows if r.accepted_at is not None]
-    resolved = [r for r in rows  # ever resolved: a reopened case was resolved once
-                if r.resolved_at is not None or r.status == "closed" or r.reopen_count]
+    resolved = [
+        r
+        for r in rows  # ever resolved: a reopened case was resolved once
+        if r.resolved_at is not None or r.status == "closed" or r.reopen_count
+    ]
     rated = [r for r in rows if r.rating]
     weight = {
         "satisfied": weights.satisfied,

@@ -54,11 +54,16 @@ def _week_of_cases(deps: Deps, clock) -> None:
 def test_weekly_figures(deps: Deps, clock) -> None:
     _week_of_cases(deps, clock)
     with deps.store.unit() as tx:
-        report = rates.weekly(tx, deps.config, week="2026-W47", now=clock.now,
-                              category_names={"repair": "物业维修"})
+        report = rates.weekly(
+            tx, deps.config, week="2026-W47", now=clock.now, category_names={"repair": "物业维修"}
+        )
     total = report["total"]
     assert (report["week"], total["opened"], total["assigned"], total["accepted"]) == (
-        "2026-W47", 4, 4, 3)
+        "2026-W47",
+        4,
+        4,
+        3,
+    )
     assert total["response_rate"] == 0.5  # 2 on time of 4 decided (1 late, 1 never)
     assert total["rated"] == 2
     assert total["resolution_rate"] == 0.5 and total["satisfaction_rate"] == 0.5
@@ -78,8 +83,12 @@ def test_weekly_report_is_pushed_to_admins_once(deps: Deps, clock) -> None:
     jobs.weekly_report(deps)
     jobs.weekly_report(deps)  # a second run in the same week (a restart) sends nothing
     with deps.store.unit() as tx:
-        texts = [r.text for r in tx.session.scalars(
-            select(OutboxMessage).where(OutboxMessage.recipient_id == "3001"))]
+        texts = [
+            r.text
+            for r in tx.session.scalars(
+                select(OutboxMessage).where(OutboxMessage.recipient_id == "3001")
+            )
+        ]
     assert len(texts) == 1 and "2026-W47" in texts[0] and "响应率" in texts[0]
 
 

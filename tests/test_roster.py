@@ -51,9 +51,12 @@ def test_building_aliases_route_to_the_same_grid(store: Store, tmp_path: Path) -
 
 def test_a_bad_roster_is_refused_with_every_problem(tmp_path: Path) -> None:
     path = tmp_path / "bad.toml"
-    path.write_text('[[community]]\nid = "c"\nname = "C"\n[[grid]]\nid = "g"\ncommunity = "x"\n'
-                    'name = "G"\nbuildings = []\n[[worker]]\nid = "w"\nname = "W"\n'
-                    'role = "boss"\ngrids = ["nope"]\n', encoding="utf-8")
+    path.write_text(
+        '[[community]]\nid = "c"\nname = "C"\n[[grid]]\nid = "g"\ncommunity = "x"\n'
+        'name = "G"\nbuildings = []\n[[worker]]\nid = "w"\nname = "W"\n'
+        'role = "boss"\ngrids = ["nope"]\n',
+        encoding="utf-8",
+    )
     with pytest.raises(roster_file.RosterFileError) as caught:
         roster_file.read(path)
     message = str(caught.value)
