@@ -34,7 +34,11 @@ def default_senders(deps: Deps) -> dict[Channel, Sender]:
     if deps.config.wechat.app_secret or deps.config.wechat.api_base_url.startswith("http://"):
         client = wechat.Client(deps.config, deps.store)
         senders[Channel.WECHAT] = wechat.CustomerServiceSender(
-            client, deps.store, deps.config.wechat.cs_window_hours
+            client,
+            deps.store,
+            deps.config.wechat.cs_window_hours,
+            templates={"case_update": deps.config.wechat.template_id_case_update},
+            clock=deps.clock,
         )
     return senders
 

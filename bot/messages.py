@@ -77,3 +77,4 @@ class Outgoing:
     image_media_id: str = ""
     image_url: str = ""
     edit_of: str = ""  # replace this chat message instead of sending a new one
+    template: str = ""  # outside WeChat's 48-hour window, send as this template kind if configured

@@ -34,7 +34,7 @@ def payload_of(item: Outgoing) -> dict[str, Any]:
     payload: dict[str, Any] = {}
     if item.buttons:
         payload["buttons"] = [[b.label, b.payload] for b in item.buttons]
-    for name in ("image_media_id", "image_url", "edit_of"):
+    for name in ("image_media_id", "image_url", "edit_of", "template"):
         value = getattr(item, name)
         if value:
             payload[name] = value
@@ -87,6 +87,7 @@ def _outgoing(row: OutboxMessage) -> Outgoing:
         image_media_id=row.payload.get("image_media_id", ""),
         image_url=row.payload.get("image_url", ""),
         edit_of=row.payload.get("edit_of", ""),
+        template=row.payload.get("template", ""),
     )
 
 

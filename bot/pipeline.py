@@ -13,9 +13,11 @@ from bot import outbox as delivery
 from bot.config import Config
 from bot.messages import Channel, Incoming, Kind, Outgoing, Role
 from handlers import route
+from handlers.cases import parse_rating
 from handlers.context import Context, Request
 from handlers.faq import LAST_FAQ
 from handlers.report import AWAITING_ADDRESS, AWAITING_DESCRIPTION, DRAFT_STATES
+from handlers.workflow import AWAITING_RATING
 from knowledge.base import KnowledgeBase, Live
 from knowledge.classify import Classification
 from knowledge.text import is_meaningful, normalize
@@ -198,6 +200,8 @@ def decide(
         "greeting",
     ):
         intent = "report"
+    elif state == AWAITING_RATING and parse_rating(text)[0]:
+        intent = "rate"
     return intent, text, found
 
 

@@ -19,7 +19,11 @@ def to_resident(ctx: Context, case: Case, text: str) -> list[Outgoing]:
     out = []
     for identity in residents.channel_ids(ctx.tx, case.resident_id):
         if identity.channel in (Channel.WECHAT.value, Channel.CONSOLE.value):
-            out.append(Outgoing(Channel(identity.channel), identity.external_id, text))
+            out.append(
+                Outgoing(
+                    Channel(identity.channel), identity.external_id, text, template="case_update"
+                )
+            )
     return out
 
 

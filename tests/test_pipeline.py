@@ -199,3 +199,24 @@ def test_menu_and_follow_events(deps: Deps, event: str, expected: str) -> None:
     key = "intent:progress" if event == "CLICK" else ""
     reply = send(deps, "", kind=Kind.EVENT, event=event, event_key=key).text
     assert expected in reply or "没有工单" in reply
+
+
+@pytest.mark.parametrize(
+    "answer,status",
+    [("还是没修好", "in_progress"), ("基本满意", "closed"), ("好的谢谢，解决了", "closed")],
+)
+def test_the_answer_to_the_rating_question(deps: Deps, answer: str, status: str) -> None:
+    from handlers import workflow
+    from handlers.context import Context
+    from storage.models import Worker
+
+    number = NUMBER.search(send(deps, "3号楼电梯坏了").text).group()
+    with deps.store.unit() as tx:
+        ctx = Context(tx=tx, kb=deps.knowledge.current, config=deps.config, now=deps.clock())
+        case = cases.by_number(tx, number)
+        worker = tx.session.get(Worker, "w01")
+        workflow.accept(ctx, case, worker)
+        workflow.resolve(ctx, case, worker, "修好了")
+    send(deps, answer)
+    with deps.store.unit() as tx:
+        assert cases.by_number(tx, number).status == status

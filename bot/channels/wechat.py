@@ -13,6 +13,7 @@ import logging
 import os
 import time
 import tomllib
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -356,19 +357,35 @@ def chunks(text: str, size: int = CHUNK) -> list[str]:
 class CustomerServiceSender:
     """Outgoing -> the customer-service message API, within the 48-hour window."""
 
-    def __init__(self, client: Client, store: Store, window_hours: int) -> None:
+    def __init__(
+        self,
+        client: Client,
+        store: Store,
+        window_hours: int,
+        templates: dict[str, str] | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.clock = clock
         self.client = client
         self.store = store
         self.window = timedelta(hours=window_hours)
+        self.templates = {k: v for k, v in (templates or {}).items() if v}
 
     def send(self, message: Outgoing) -> None:
+        """Within the window a customer-service text; outside it a template where configured."""
         with self.store.unit() as tx:
             identity = residents.find_identity(
                 tx, channel="wechat", external_id=message.recipient_id
             )
             last = identity.resident.last_inbound_at if identity and identity.resident else None
-        if last is None or datetime.now(UTC) - last > self.window:
-            raise outbox.Hold("outside the customer-service window")
+        if last is None or self.clock() - last > self.window:
+            template_id = self.templates.get(message.template)
+            if template_id is None:
+                raise outbox.Hold("outside the customer-service window")
+            first, _, rest = message.text.partition("\n")
+            data = {"first": {"value": first[:200]}, "remark": {"value": rest[:400]}}
+            self.client.message.send_template(message.recipient_id, template_id, data)
+            return
         for part in chunks(message.text):
             try:
                 self.client.message.send_text(message.recipient_id, part)

@@ -308,3 +308,29 @@ def test_signature_check_accepts_only_the_real_signature(token: str, ts: str, no
 def test_parse_xml_never_crashes_on_garbage(body: bytes) -> None:
     with contextlib.suppress(wechat.BadRequest):
         wechat.parse_xml(body)
+
+
+def test_outside_the_window_a_case_update_goes_as_a_template(deps: Deps, api) -> None:
+    from bot.messages import Outgoing
+    from tests.dialog import send
+
+    server_api, api_url = api
+    d = wechat_deps(deps, api_url)
+    send(d, "你好", sender="oOld")
+    d.clock.advance(hours=49)
+    sender = wechat.CustomerServiceSender(
+        wechat.Client(d.config, d.store),
+        d.store,
+        48,
+        templates={"case_update": "TPL1"},
+        clock=d.clock,
+    )
+    sender.send(
+        Outgoing(
+            Channel.WECHAT, "oOld", "您的工单 2026-000001 已签收\n正在处理", template="case_update"
+        )
+    )
+    assert server_api.templates[0]["template_id"] == "TPL1"
+    assert server_api.templates[0]["touser"] == "oOld"
+    with pytest.raises(Exception, match="window"):  # not a case update: held for later
+        sender.send(Outgoing(Channel.WECHAT, "oOld", "普法：..."))

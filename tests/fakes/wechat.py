@@ -162,6 +162,7 @@ class FakeApi:
     valid_token: str = ""
     sent: list[dict[str, Any]] = field(default_factory=list)
     menus: list[dict[str, Any]] = field(default_factory=list)
+    templates: list[dict[str, Any]] = field(default_factory=list)
     out_of_window: set[str] = field(default_factory=set)
     fail_next: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -173,6 +174,7 @@ class FakeApi:
                 Route("/cgi-bin/token", self.token, methods=["GET"]),
                 Route("/cgi-bin/message/custom/send", self.custom_send, methods=["POST"]),
                 Route("/cgi-bin/menu/create", self.menu_create, methods=["POST"]),
+                Route("/cgi-bin/message/template/send", self.template_send, methods=["POST"]),
             ]
         )
 
@@ -207,6 +209,15 @@ class FakeApi:
         with self.lock:
             self.sent.append(data)
         return JSONResponse({"errcode": 0, "errmsg": "ok"})
+
+    async def template_send(self, request: Request) -> JSONResponse:
+        refused = self._check(request)
+        if refused:
+            return refused
+        data = await request.json()
+        with self.lock:
+            self.templates.append(data)
+        return JSONResponse({"errcode": 0, "errmsg": "ok", "msgid": len(self.templates)})
 
     async def menu_create(self, request: Request) -> JSONResponse:
         refused = self._check(request)
