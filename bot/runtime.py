@@ -30,5 +30,5 @@ def setup_logging(level: str = "INFO") -> None:
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
     # Third-party clients log request URLs (with tokens) at INFO: keep them quiet.
-    for noisy in ("httpx", "httpcore", "urllib3", "telegram", "apscheduler.executors.default"):
+    for noisy in ("httpx", "httpcore", "urllib3", "telegram", "apscheduler", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
