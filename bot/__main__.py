@@ -233,6 +233,12 @@ def cmd_link_code(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def cmd_broadcast(args: argparse.Namespace, config: Config) -> int:
+    from bot import broadcast_cli
+
+    return broadcast_cli.run(args, _deps(config))
+
+
 def cmd_menu(args: argparse.Namespace, config: Config) -> int:
     from bot.channels import wechat
 
@@ -278,6 +284,9 @@ def parser() -> argparse.ArgumentParser:
     cases.add_argument("--status")
     knowledge = sub.add_parser("knowledge", help="validate the knowledge files")
     knowledge.add_argument("action", choices=["check"])
+    from bot import broadcast_cli
+
+    broadcast_cli.add_parser(sub)
     menu = sub.add_parser("menu", help="the WeChat custom menu")
     menu.add_argument("action", choices=["show", "push"])
     return p
@@ -294,6 +303,7 @@ COMMANDS: dict[str, Command] = {
     "cases": cmd_cases,
     "knowledge": cmd_knowledge,
     "report": cmd_report,
+    "broadcast": cmd_broadcast,
     "link-code": cmd_link_code,
     "menu": cmd_menu,
 }

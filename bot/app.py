@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from telegram.error import TelegramError
 
+from bot.broadcaster import Broadcaster
 from bot.channels.telegram import SECRET_HEADER, TelegramChannel, make_bot
 from bot.channels.telegram import Sender as TelegramSender
 from bot.config import Config
@@ -41,6 +42,14 @@ def default_senders(deps: Deps) -> dict[Channel, Sender]:
             clock=deps.clock,
         )
     return senders
+
+
+def mass_sender(deps: Deps) -> Any:
+    from bot.channels import wechat
+
+    if deps.config.wechat.app_secret or deps.config.wechat.api_base_url.startswith("http://"):
+        return wechat.MassSender(wechat.Client(deps.config, deps.store))
+    return None
 
 
 def create_app(
@@ -98,10 +107,12 @@ def create_app(
             if deps.config.telegram.mode == "polling":
                 tasks.append(asyncio.create_task(channel.poll(stop)))
         tasks.append(asyncio.create_task(drainer.run(stop)))
-        scheduler = (
-            Scheduler(deps, sweep_seconds=sweep_seconds, wake=drainer.wake) if schedule else None
-        )
-        if scheduler is not None:
+        scheduler = None
+        if schedule:
+            broadcaster = Broadcaster(deps, chosen, mass=mass_sender(deps))
+            scheduler = Scheduler(
+                deps, broadcaster=broadcaster, sweep_seconds=sweep_seconds, wake=drainer.wake
+            )
             scheduler.start()
         state["ready"] = True
         try:
@@ -110,7 +121,7 @@ def create_app(
             state["ready"] = False
             stop.set()
             if scheduler is not None:
-                scheduler.shutdown()
+                await scheduler.stop()
             await asyncio.gather(*tasks, return_exceptions=True)
             if bot is not None:
                 with contextlib.suppress(Exception):

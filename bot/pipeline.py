@@ -145,6 +145,8 @@ WORKER_STATES = frozenset({"awaiting_note", "awaiting_resolve", "awaiting_return
 
 def decide_staff(incoming: Incoming, state: str) -> tuple[str, str]:
     """(intent, argument) for workers, leaders, admins and not-yet-linked chat users."""
+    if incoming.payload.startswith("bc:"):
+        return "broadcast_button", incoming.payload
     if incoming.payload:
         return "button", incoming.payload
     text = incoming.text.strip()

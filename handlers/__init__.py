@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from bot.messages import Outgoing, Role
-from handlers import cases, faq, report, resident, worker
+from handlers import admin, cases, faq, report, resident, worker
 from handlers.context import Context, Request
 
 Handler = Callable[[Request, Context], list[Outgoing]]
@@ -61,6 +61,8 @@ for _role in (Role.WORKER, Role.LEADER, Role.ADMIN):
 for _role in (Role.LEADER, Role.ADMIN):
     ROUTES.update({(_role, intent): h for intent, h in LEADER_ONLY.items()})
 ROUTES[(Role.ADMIN, "cmd:linkcode")] = worker.make_link_code
+ROUTES[(Role.ADMIN, "cmd:broadcast")] = admin.broadcast_command
+ROUTES[(Role.ADMIN, "broadcast_button")] = admin.confirm_broadcast
 # Somebody the bot does not know yet: only linking is possible.
 ROUTES[(Role.UNKNOWN, "cmd:start")] = worker.link_account
 ROUTES[(Role.UNKNOWN, "cmd:link")] = worker.link_account

@@ -247,6 +247,71 @@ class LinkCode(Base):
     used_at: Mapped[datetime | None]
 
 
+class ResidentTag(Base):
+    """Audience tags: elderly, parents, landlords, tenants..."""
+
+    __tablename__ = "resident_tags"
+    resident_id: Mapped[int] = mapped_column(ForeignKey("residents.id"), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(32), primary_key=True, index=True)
+
+
+class Broadcast(Base):
+    """An announcement or a law-education push, one-off or recurring."""
+
+    __tablename__ = "broadcasts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # law | notice | urgent
+    audience: Mapped[str] = mapped_column(String(120))  # all | grid:ID | building:NAME | tag:NAME
+    channel: Mapped[str] = mapped_column(String(16))  # wechat-cs | wechat-mass | telegram
+    text: Mapped[str] = mapped_column(Text, default="")
+    item_id: Mapped[str] = mapped_column(String(80), default="")  # a knowledge/law item
+    run_at: Mapped[datetime | None]  # one-off
+    cron: Mapped[str] = mapped_column(String(64), default="")  # recurring: "m h dom mon dow"
+    skip_holidays: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(16), default="active")  # active | done | cancelled
+    created_by: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime]
+
+
+class BroadcastRun(Base):
+    """One firing of a broadcast: unique per scheduled time, so a repeat firing resumes it."""
+
+    __tablename__ = "broadcast_runs"
+    __table_args__ = (UniqueConstraint("broadcast_id", "scheduled_for"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    broadcast_id: Mapped[int] = mapped_column(ForeignKey("broadcasts.id"), index=True)
+    scheduled_for: Mapped[datetime]
+    not_before: Mapped[datetime]  # after quiet hours
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|sending|done
+    recipients: Mapped[int] = mapped_column(Integer, default=0)
+    text: Mapped[str] = mapped_column(Text, default="")
+    channel: Mapped[str] = mapped_column(String(16), default="")
+    mass_msg_id: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    reported: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class BroadcastDelivery(Base):
+    """The per-recipient ledger: a restart resumes it, never repeats a sent row."""
+
+    __tablename__ = "broadcast_deliveries"
+    __table_args__ = (
+        UniqueConstraint("run_id", "channel", "recipient_id"),
+        Index("ix_broadcast_deliveries_run_status", "run_id", "status", "due_at"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("broadcast_runs.id"))
+    channel: Mapped[str] = mapped_column(String(16))
+    recipient_id: Mapped[str] = mapped_column(String(128))
+    # pending | sending | sent | failed | skipped
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    reason: Mapped[str] = mapped_column(String(200), default="")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    due_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+
+
 class Counter(Base):
     __tablename__ = "counters"
     name: Mapped[str] = mapped_column(String(64), primary_key=True)

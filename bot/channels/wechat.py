@@ -395,6 +395,41 @@ class CustomerServiceSender:
                 raise
 
 
+class MassSender:
+    """One mass send per broadcast run: tag the consenting followers, send to the tag.
+
+    `clientmsgid` is the run, so a resumed run never sends twice (WeChat answers 45065)."""
+
+    DUPLICATE = 45065
+    TAG_BATCH = 50
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    def send_mass(self, *, run_id: int, openids: list[str], text: str) -> str:
+        tag = self.client.post("tags/create", data={"tag": {"name": f"run{run_id}"}})
+        tag_id = tag["tag"]["id"]
+        for start in range(0, len(openids), self.TAG_BATCH):
+            batch = openids[start : start + self.TAG_BATCH]
+            self.client.post(
+                "tags/members/batchtagging", data={"openid_list": batch, "tagid": tag_id}
+            )
+        data = {
+            "filter": {"is_to_all": False, "tag_id": tag_id},
+            "msgtype": "text",
+            "text": {"content": text},
+            "send_ignore_reprint": 0,
+            "clientmsgid": f"run{run_id}",
+        }
+        try:
+            result = self.client.post("message/mass/sendall", data=data)
+        except WeChatClientException as exc:
+            if exc.errcode == self.DUPLICATE:
+                return "duplicate"
+            raise
+        return str(result.get("msg_id", ""))
+
+
 def load_menu(path: Path = MENU) -> dict[str, Any]:
     with path.open("rb") as handle:
         return dict(tomllib.load(handle))

@@ -10,6 +10,13 @@ from storage.store import make_engine
 
 config = context.config
 target_metadata = Base.metadata
+FOREIGN_TABLES = {"apscheduler_jobs"}  # APScheduler's job store keeps its own table
+
+
+def include_object(
+    obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
+) -> bool:
+    return not (type_ == "table" and name in FOREIGN_TABLES)
 
 
 def run_migrations_offline() -> None:
@@ -36,6 +43,7 @@ def run_migrations_online() -> None:
             connection=connection,
             target_metadata=target_metadata,
             render_as_batch=connection.dialect.name == "sqlite",
+            include_object=include_object,
         )
         with context.begin_transaction():
             context.run_migrations()

@@ -163,6 +163,9 @@ class FakeApi:
     sent: list[dict[str, Any]] = field(default_factory=list)
     menus: list[dict[str, Any]] = field(default_factory=list)
     templates: list[dict[str, Any]] = field(default_factory=list)
+    tags: dict[int, dict[str, Any]] = field(default_factory=dict)
+    mass: list[dict[str, Any]] = field(default_factory=list)
+    mass_ids: dict[str, int] = field(default_factory=dict)
     out_of_window: set[str] = field(default_factory=set)
     fail_next: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -175,6 +178,9 @@ class FakeApi:
                 Route("/cgi-bin/message/custom/send", self.custom_send, methods=["POST"]),
                 Route("/cgi-bin/menu/create", self.menu_create, methods=["POST"]),
                 Route("/cgi-bin/message/template/send", self.template_send, methods=["POST"]),
+                Route("/cgi-bin/tags/create", self.tag_create, methods=["POST"]),
+                Route("/cgi-bin/tags/members/batchtagging", self.tag_members, methods=["POST"]),
+                Route("/cgi-bin/message/mass/sendall", self.mass_sendall, methods=["POST"]),
             ]
         )
 
@@ -218,6 +224,53 @@ class FakeApi:
         with self.lock:
             self.templates.append(data)
         return JSONResponse({"errcode": 0, "errmsg": "ok", "msgid": len(self.templates)})
+
+    async def tag_create(self, request: Request) -> JSONResponse:
+        refused = self._check(request)
+        if refused:
+            return refused
+        name = (await request.json())["tag"]["name"]
+        with self.lock:
+            tag_id = 100 + len(self.tags)
+            self.tags[tag_id] = {"name": name, "members": set()}
+        return JSONResponse({"tag": {"id": tag_id, "name": name}})
+
+    async def tag_members(self, request: Request) -> JSONResponse:
+        refused = self._check(request)
+        if refused:
+            return refused
+        data = await request.json()
+        if len(data["openid_list"]) > 50:
+            return JSONResponse({"errcode": 45159, "errmsg": "invalid tag size"})
+        with self.lock:
+            self.tags[int(data["tagid"])]["members"].update(data["openid_list"])
+        return JSONResponse({"errcode": 0, "errmsg": "ok"})
+
+    async def mass_sendall(self, request: Request) -> JSONResponse:
+        """Mass send by tag; a repeated clientmsgid is refused (45065) as WeChat does."""
+        refused = self._check(request)
+        if refused:
+            return refused
+        data = await request.json()
+        with self.lock:
+            key = data.get("clientmsgid")
+            if key and key in self.mass_ids:
+                return JSONResponse(
+                    {"errcode": 45065, "errmsg": "clientmsgid exist", "msg_id": self.mass_ids[key]}
+                )
+            members = sorted(self.tags[int(data["filter"]["tag_id"])]["members"])
+            msg_id = 9000 + len(self.mass)
+            self.mass.append({"to": members, "text": data["text"]["content"], "msg_id": msg_id})
+            if key:
+                self.mass_ids[key] = msg_id
+        return JSONResponse(
+            {
+                "errcode": 0,
+                "errmsg": "send job submission success",
+                "msg_id": msg_id,
+                "msg_data_id": msg_id,
+            }
+        )
 
     async def menu_create(self, request: Request) -> JSONResponse:
         refused = self._check(request)

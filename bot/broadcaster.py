@@ -1,0 +1,198 @@
+"""Delivery of broadcasts from the per-recipient ledger, at the configured rate.
+
+Every ledger row is marked `sending` (committed) before its message goes out and `sent` after,
+so a restart resumes where the last process stopped and never repeats a sent row. Rows caught
+mid-send by a crash go out again: at least once beats never for a notice. Mass sends carry a
+`clientmsgid` derived from the run, so WeChat itself refuses to send a run twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Protocol
+
+from bot import outbox as delivery
+from bot.messages import Channel, Outgoing
+from bot.outbox import Hold, Sender
+from bot.pipeline import Deps
+from handlers import broadcast as broadcast_rules
+from handlers.context import Context
+from storage import broadcasts, outbox, roster
+from storage.models import BroadcastRun
+
+log = logging.getLogger("bot.broadcaster")
+_FAR = timedelta(days=3650)
+MAX_ATTEMPTS = 5
+LEDGER_CHANNELS = {"wechat": Channel.WECHAT, "telegram": Channel.TELEGRAM}
+
+
+class MassSender(Protocol):
+    def send_mass(self, *, run_id: int, openids: list[str], text: str) -> str:
+        """Send one mass message to these followers; idempotent per run; returns the msg id."""
+
+
+@dataclass
+class Broadcaster:
+    deps: Deps
+    senders: Mapping[Channel, Sender]
+    mass: MassSender | None = None
+    batch: int = 100
+    sleep: Callable[[float], None] = time.sleep
+    on_sent: Callable[[int], None] = lambda row_id: None  # a hook for fault-injection tests
+    _next_send: float = field(default=0.0)
+
+    def fire(self, broadcast_id: int) -> int | None:
+        """Open the run of a firing (the scheduler's job); returns the run id."""
+        with self.deps.store.unit() as tx:
+            ctx = Context(
+                tx=tx,
+                kb=self.deps.knowledge.current,
+                config=self.deps.config,
+                now=self.deps.clock(),
+            )
+            run = broadcast_rules.fire(ctx, broadcast_id)
+            return run.id if run is not None else None
+
+    def recover(self) -> int:
+        """At start: rows a killed process left mid-send go back to pending."""
+        count = 0
+        with self.deps.store.unit() as tx:
+            for run in broadcasts.active_runs(tx, now=self.deps.clock() + _FAR):
+                count += broadcasts.recover_sending(tx, run.id)
+        if count:
+            log.warning(
+                "broadcast recovery: %d deliveries were in flight and will be retried", count
+            )
+        return count
+
+    def deliver_once(self, *, max_messages: int = 1000) -> int:
+        """Send what is due, up to max_messages; returns how many were attempted."""
+        with self.deps.store.unit() as tx:
+            run_ids = [
+                (r.id, r.channel, r.text)
+                for r in broadcasts.active_runs(tx, now=self.deps.clock())
+            ]
+        attempted = 0
+        for run_id, channel, text in run_ids:
+            if channel == "wechat-mass":
+                attempted += self._mass(run_id, text)
+            else:
+                attempted += self._each(run_id, text, max_messages - attempted)
+            self._finish_if_done(run_id)
+            if attempted >= max_messages:
+                break
+        return attempted
+
+    def _pace(self) -> None:
+        rate = self.deps.config.broadcasts.rate_per_second
+        if rate <= 0:
+            return
+        now = time.monotonic()
+        if self._next_send > now:
+            self.sleep(self._next_send - now)
+        self._next_send = max(now, self._next_send) + 1.0 / rate
+
+    def _each(self, run_id: int, text: str, budget: int) -> int:
+        attempted = 0
+        while attempted < budget:
+            with self.deps.store.unit() as tx:
+                rows = [
+                    (r.id, r.channel, r.recipient_id)
+                    for r in broadcasts.claim(
+                        tx,
+                        run_id,
+                        now=self.deps.clock(),
+                        limit=min(self.batch, budget - attempted),
+                    )
+                ]
+            if not rows:
+                break
+            for row_id, channel, recipient in rows:
+                self._pace()
+                self._send_one(row_id, Outgoing(LEDGER_CHANNELS[channel], recipient, text))
+                attempted += 1
+        return attempted
+
+    def _send_one(self, row_id: int, message: Outgoing) -> None:
+        sender = self.senders.get(message.channel)
+        status, reason = "sent", ""
+        try:
+            if sender is None:
+                raise Hold(f"no sender for {message.channel.value}")
+            sender.send(message)
+        except Hold as exc:
+            status, reason = "skipped", str(exc)
+        except Exception as exc:
+            with self.deps.store.unit() as tx:
+                broadcasts.retry_later(
+                    tx, row_id, now=self.deps.clock(), reason=repr(exc), max_attempts=MAX_ATTEMPTS
+                )
+            return
+        with self.deps.store.unit() as tx:
+            broadcasts.mark(tx, row_id, status=status, now=self.deps.clock(), reason=reason)
+        self.on_sent(row_id)
+
+    def _mass(self, run_id: int, text: str) -> int:
+        with self.deps.store.unit() as tx:
+            rows = broadcasts.claim(tx, run_id, now=self.deps.clock(), limit=1_000_000)
+            claimed = [(r.id, r.recipient_id) for r in rows]
+        if not claimed:
+            return 0
+        try:
+            if self.mass is None:
+                raise Hold("mass send is not configured")
+            self.mass.send_mass(run_id=run_id, openids=[o for _, o in claimed], text=text)
+            status, reason = "sent", ""
+        except Hold as exc:
+            status, reason = "failed", str(exc)
+        except Exception as exc:
+            status, reason = "pending", repr(exc)
+        with self.deps.store.unit() as tx:
+            for row_id, _ in claimed:
+                if status == "pending":
+                    broadcasts.retry_later(
+                        tx, row_id, now=self.deps.clock(), reason=reason, max_attempts=MAX_ATTEMPTS
+                    )
+                else:
+                    broadcasts.mark(
+                        tx, row_id, status=status, now=self.deps.clock(), reason=reason
+                    )
+        return len(claimed)
+
+    def _finish_if_done(self, run_id: int) -> None:
+        """A finished run is closed and reported to the admins in Telegram."""
+        with self.deps.store.unit() as tx:
+            run = tx.session.get(BroadcastRun, run_id)
+            if (
+                run is None
+                or run.status == "done"
+                or not broadcasts.unfinished_without_work(tx, run_id)
+            ):
+                return
+            now = self.deps.clock()
+            run.status, run.finished_at = "done", now
+            counts = broadcasts.counts(tx, run_id)
+            ctx = Context(tx=tx, kb=self.deps.knowledge.current, config=self.deps.config, now=now)
+            text = ctx.say(
+                "broadcast.report",
+                id=run.broadcast_id,
+                at=ctx.local_time(run.scheduled_for),
+                recipients=run.recipients,
+                sent=counts.get("sent", 0),
+                failed=counts.get("failed", 0),
+                skipped=counts.get("skipped", 0),
+            )
+            for admin in roster.workers_with_role(tx, "admin"):
+                if admin.telegram_id is not None:
+                    delivery.queue(
+                        tx,
+                        Outgoing(Channel.TELEGRAM, str(admin.telegram_id), text),
+                        status=outbox.PENDING,
+                        now=now,
+                    )
+            run.reported = True
+            log.info("broadcast run %s done: %s", run_id, counts)

@@ -1,0 +1,50 @@
+"""Admins in chat: /broadcast with a preview and a confirm step."""
+
+from __future__ import annotations
+
+from bot.messages import Button, Outgoing
+from handlers import broadcast as rules
+from handlers.context import Context, Request
+
+AWAITING_CONFIRM = "awaiting_broadcast_confirm"
+
+
+def broadcast_command(req: Request, ctx: Context) -> list[Outgoing]:
+    """/broadcast KIND AUDIENCE TEXT -> a preview with 确认 / 取消."""
+    parts = req.argument.split(maxsplit=2)
+    if len(parts) < 3:
+        return ctx.reply_key("broadcast.usage")
+    kind, audience, text = parts
+    schedule = rules.Schedule(
+        kind=kind, audience=audience, channel="wechat-cs", text=text, run_at=ctx.now
+    )
+    try:
+        schedule = rules.validate(ctx, schedule, {})
+    except rules.BroadcastError as exc:
+        return ctx.reply_key("broadcast.refused", reason=str(exc))
+    ctx.set_state(AWAITING_CONFIRM, {"kind": kind, "audience": schedule.audience, "text": text})
+    preview = ctx.say(
+        "broadcast.preview", audience=schedule.audience, text=rules.render(ctx, schedule)
+    )
+    return [ctx.reply(preview, (Button("确认发送", "bc:ok"), Button("取消", "bc:no")))]
+
+
+def confirm_broadcast(req: Request, ctx: Context) -> list[Outgoing]:
+    """The admin pressed 确认 or 取消 under the preview."""
+    assert req.worker is not None
+    draft = req.state_data if req.state == AWAITING_CONFIRM else {}
+    ctx.drop_state()
+    if req.argument != "bc:ok" or not draft:
+        return ctx.reply_key("broadcast.cancelled")
+    schedule = rules.Schedule(
+        kind=draft["kind"],
+        audience=draft["audience"],
+        channel="wechat-cs",
+        text=draft["text"],
+        run_at=ctx.now,
+    )
+    try:
+        created = rules.create(ctx, schedule, created_by=f"worker:{req.worker.id}")
+    except rules.BroadcastError as exc:
+        return ctx.reply_key("broadcast.refused", reason=str(exc))
+    return ctx.reply_key("broadcast.confirmed", id=created.id)

@@ -1,0 +1,257 @@
+"""Announcements and law education: what is scheduled, what a recipient reads, who receives it.
+
+Quiet hours postpone a run (urgent excepted); a run is unique per scheduled time, so a repeated
+firing resumes instead of repeating; WeChat's mass-send quota is checked when a schedule is made.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from apscheduler.triggers.cron import CronTrigger
+
+from handlers.context import Context
+from handlers.limits import is_workday
+from knowledge.address import canonical_building
+from knowledge.law import LawItem, load_items
+from storage import broadcasts
+from storage.models import Broadcast, BroadcastRun
+
+AUDIENCE_SCOPES = ("all", "grid", "building", "tag")
+QUOTA = {"subscription": ("day", 1), "service": ("month", 4)}
+
+
+class BroadcastError(ValueError):
+    """A schedule the service refuses, with the reason."""
+
+
+@dataclass(frozen=True)
+class Schedule:
+    kind: str
+    audience: str
+    channel: str
+    text: str = ""
+    item_id: str = ""
+    run_at: datetime | None = None
+    cron: str = ""
+    skip_holidays: bool = False
+
+
+DOW_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _dow(field: str) -> str:
+    """crontab counts weekdays from Sunday = 0; APScheduler from Monday = 0: use names."""
+
+    def name(token: str) -> str:
+        return DOW_NAMES[int(token)] if token.isdigit() and int(token) < 8 else token
+
+    parts = []
+    for part in field.split(","):
+        span, slash, step = part.partition("/")
+        ends = span.split("-")
+        parts.append("-".join(name(e) for e in ends) + (slash + step))
+    return ",".join(parts)
+
+
+def cron_trigger(cron: str, tz: ZoneInfo) -> CronTrigger:
+    """A standard crontab line ("m h dom mon dow", Sunday = 0) as an APScheduler trigger."""
+    fields = cron.split()
+    if len(fields) != 5:
+        raise BroadcastError(f"not a cron expression (m h dom mon dow): {cron!r}")
+    minute, hour, day, month, dow = fields
+    try:
+        return CronTrigger(
+            minute=minute, hour=hour, day=day, month=month, day_of_week=_dow(dow), timezone=tz
+        )
+    except (ValueError, IndexError) as exc:
+        raise BroadcastError(f"not a cron expression (m h dom mon dow): {cron!r}") from exc
+
+
+def quiet_until(at: datetime, quiet: str, tz: ZoneInfo) -> datetime:
+    """`at`, or the end of quiet hours when `at` falls inside them ("21:00-08:00")."""
+    start_text, end_text = quiet.split("-")
+    start, end = time.fromisoformat(start_text), time.fromisoformat(end_text)
+    local = at.astimezone(tz)
+    clock = local.time()
+    inside = (start <= clock or clock < end) if start > end else (start <= clock < end)
+    if not inside:
+        return at
+    day = local.date() if clock < end else local.date() + timedelta(days=1)
+    return datetime.combine(day, end, tz)
+
+
+def fire_times(schedule: Schedule, tz: ZoneInfo, start: datetime, end: datetime) -> list[datetime]:
+    """When a schedule fires in [start, end)."""
+    if schedule.run_at is not None:
+        return [schedule.run_at] if start <= schedule.run_at < end else []
+    trigger = cron_trigger(schedule.cron, tz)
+    found: list[datetime] = []
+    previous = None
+    nxt = trigger.get_next_fire_time(None, start)
+    while nxt is not None and nxt < end and len(found) < 1000:
+        found.append(nxt)
+        previous = nxt
+        nxt = trigger.get_next_fire_time(previous, previous + timedelta(seconds=1))
+    return found
+
+
+def _period_start(at: datetime, unit: str, tz: ZoneInfo) -> datetime:
+    local = at.astimezone(tz)
+    first = local.date() if unit == "day" else date(local.year, local.month, 1)
+    return datetime.combine(first, time(0, 0), tz)
+
+
+def check_quota(ctx: Context, schedule: Schedule, *, horizon_days: int = 62) -> None:
+    """Refuse a mass-send schedule that would exceed the account's quota in any period."""
+    if schedule.channel != "wechat-mass":
+        return
+    unit, allowed = QUOTA[ctx.config.wechat.account_type]
+    tz = ctx.config.tz
+    end = ctx.now + timedelta(days=horizon_days)
+    planned = fire_times(schedule, tz, ctx.now, end)
+    for other in broadcasts.listing(ctx.tx, include_finished=False):
+        if other.channel == "wechat-mass":
+            planned += fire_times(as_schedule(other, tz), tz, ctx.now, end)
+    per_period: dict[datetime, int] = {}
+    for at in planned:
+        key = _period_start(at, unit, tz)
+        per_period[key] = per_period.get(key, 0) + 1
+    for key, count in sorted(per_period.items()):
+        already = broadcasts.mass_sends_since(ctx.tx, since=key) if key <= ctx.now else 0
+        if count + already > allowed:
+            raise BroadcastError(
+                f"a {ctx.config.wechat.account_type} account may mass-send {allowed} time(s) a "
+                f"{unit}; the period starting {key:%Y-%m-%d} would have {count + already}"
+            )
+
+
+def as_schedule(b: Broadcast, tz: ZoneInfo) -> Schedule:
+    return Schedule(
+        b.kind, b.audience, b.channel, b.text, b.item_id, b.run_at, b.cron, b.skip_holidays
+    )
+
+
+def validate(ctx: Context, schedule: Schedule, items: dict[str, LawItem]) -> Schedule:
+    if schedule.kind not in broadcasts.KINDS:
+        raise BroadcastError(f"kind must be one of {', '.join(broadcasts.KINDS)}")
+    if schedule.channel not in broadcasts.CHANNELS:
+        raise BroadcastError(f"channel must be one of {', '.join(broadcasts.CHANNELS)}")
+    scope, _, value = schedule.audience.partition(":")
+    if scope not in AUDIENCE_SCOPES or (scope != "all" and not value):
+        raise BroadcastError("audience must be all, grid:ID, building:NAME or tag:NAME")
+    if scope == "building":
+        schedule = Schedule(
+            **{**schedule.__dict__, "audience": f"building:{canonical_building(value)}"}
+        )
+    if bool(schedule.text) == bool(schedule.item_id):
+        raise BroadcastError("give either a text or a law item")
+    if schedule.item_id and schedule.item_id not in items:
+        raise BroadcastError(f"no law item {schedule.item_id!r}")
+    if (schedule.run_at is None) == (not schedule.cron):
+        raise BroadcastError("give either --at or --cron")
+    if schedule.cron:
+        cron_trigger(schedule.cron, ctx.config.tz)
+    check_quota(ctx, schedule)
+    return schedule
+
+
+def create(ctx: Context, schedule: Schedule, *, created_by: str) -> Broadcast:
+    schedule = validate(ctx, schedule, load_items())
+    return broadcasts.add(
+        ctx.tx,
+        kind=schedule.kind,
+        audience=schedule.audience,
+        channel=schedule.channel,
+        text=schedule.text,
+        item_id=schedule.item_id,
+        run_at=schedule.run_at,
+        cron=schedule.cron,
+        skip_holidays=schedule.skip_holidays,
+        created_by=created_by,
+        created_at=ctx.now,
+    )
+
+
+def next_run(b: Broadcast, tz: ZoneInfo, now: datetime) -> datetime | None:
+    if b.status != "active":
+        return None
+    if b.run_at is not None:
+        return b.run_at
+    fire_time: datetime | None = cron_trigger(b.cron, tz).get_next_fire_time(None, now)
+    return fire_time
+
+
+def latest_fire(b: Broadcast, tz: ZoneInfo, now: datetime) -> datetime | None:
+    """The scheduled time a firing now belongs to (a late or repeated firing finds the same)."""
+    if b.run_at is not None:
+        return b.run_at if b.run_at <= now + timedelta(seconds=1) else None
+    times = fire_times(
+        as_schedule(b, tz), tz, now - timedelta(days=35), now + timedelta(seconds=1)
+    )
+    return times[-1] if times else None
+
+
+def render(ctx: Context, b: Broadcast | Schedule) -> str:
+    """What a recipient reads."""
+    if b.item_id:
+        item = load_items()[b.item_id]
+        quote = item.quotes[0]
+        return ctx.say(
+            "broadcast.law",
+            title=item.title,
+            plain=item.plain,
+            tip=item.tip,
+            quote=quote.text,
+            source=f"《{quote.law}》{quote.article}",
+            text_date=quote.text_date,
+        )
+    return ctx.say(f"broadcast.{b.kind}", text=b.text)
+
+
+def fire(ctx: Context, broadcast_id: int) -> BroadcastRun | None:
+    """The scheduler fired: open this firing's run and write its ledger (once per firing)."""
+    b = broadcasts.get(ctx.tx, broadcast_id)
+    if b is None or b.status != "active":
+        return None
+    tz = ctx.config.tz
+    scheduled = latest_fire(b, tz, ctx.now)
+    if scheduled is None:
+        return None
+    if b.run_at is not None:
+        b.status = "done"
+    if b.skip_holidays and not is_workday(scheduled.astimezone(tz).date()):
+        return None
+    not_before = (
+        ctx.now
+        if b.kind == "urgent"
+        else quiet_until(max(ctx.now, scheduled), ctx.config.broadcasts.quiet_hours, tz)
+    )
+    run, created = broadcasts.start_run(
+        ctx.tx, b, scheduled_for=scheduled, not_before=not_before, text=render(ctx, b), now=ctx.now
+    )
+    if created:
+        broadcasts.add_recipients(ctx.tx, run, recipients(ctx, b), now=not_before)
+    return run
+
+
+def recipients(ctx: Context, b: Broadcast) -> list[tuple[str, str, str, str]]:
+    """Ledger rows: (channel, recipient, status, reason); unsubscribed people are skipped."""
+    if b.channel == "telegram":
+        return [
+            ("telegram", chat, "pending", "")
+            for chat in broadcasts.worker_audience(ctx.tx, audience=b.audience)
+        ]
+    people = broadcasts.resident_audience(
+        ctx.tx,
+        kind=b.kind,
+        audience=b.audience,
+        default_opt_in=ctx.config.broadcasts.default_opt_in,
+    )
+    sent_by = "wechat-mass" if b.channel == "wechat-mass" else "wechat"  # mass: one send for all
+    return [
+        (sent_by, who, "pending", "") if ok else ("wechat", who, "skipped", "unsubscribed")
+        for who, ok in people
+    ]

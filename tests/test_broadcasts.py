@@ -1,0 +1,243 @@
+"""Announcements and law education: schedules, quiet hours, holidays, quotas, consent, the
+delivery ledger, and a delivering process killed mid-broadcast that resumes exactly once."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+
+from bot.broadcaster import Broadcaster
+from bot.channels import wechat
+from bot.config import Broadcasts
+from bot.messages import Channel
+from bot.pipeline import Deps
+from handlers import broadcast as rules
+from handlers.context import Context
+from storage import broadcasts, residents
+from storage.models import BroadcastRun, Identity, OutboxMessage, Resident, Worker
+from tests.conftest import ROOT
+from tests.fakes import wechat as fake
+from tests.fakes.server import ServerThread
+
+TZ = ZoneInfo("Asia/Shanghai")
+
+
+def local(*args: int) -> datetime:
+    return datetime(*args, tzinfo=TZ)
+
+
+@pytest.mark.parametrize(
+    "at,expected",
+    [
+        (local(2026, 12, 1, 22, 30), local(2026, 12, 2, 8, 0)),
+        (local(2026, 12, 2, 6, 0), local(2026, 12, 2, 8, 0)),
+        (local(2026, 12, 2, 9, 0), local(2026, 12, 2, 9, 0)),
+        (local(2026, 12, 2, 21, 0), local(2026, 12, 3, 8, 0)),
+    ],
+)
+def test_quiet_hours_postpone(at: datetime, expected: datetime) -> None:
+    assert rules.quiet_until(at, "21:00-08:00", TZ) == expected
+
+
+def _ctx(deps: Deps, tx) -> Context:
+    return Context(tx=tx, kb=deps.knowledge.current, config=deps.config, now=deps.clock())
+
+
+def _residents(deps: Deps, n: int, *, prefix: str = "o", **fields: object) -> list[str]:
+    ids = []
+    with deps.store.unit() as tx:
+        for i in range(n):
+            openid = f"{prefix}{i:05d}"
+            resident = residents.ensure_resident(
+                tx, channel="wechat", external_id=openid, now=deps.clock()
+            )
+            resident.last_inbound_at = deps.clock()
+            for key, value in fields.items():
+                setattr(resident, key, value)
+            ids.append(openid)
+    return ids
+
+
+def _create(deps: Deps, **kw: object) -> int:
+    fields = {"kind": "notice", "audience": "all", "channel": "wechat-cs", "text": "明天停水"}
+    fields.update(kw)
+    with deps.store.unit() as tx:
+        return rules.create(_ctx(deps, tx), rules.Schedule(**fields), created_by="test").id
+
+
+def _fire(deps: Deps, broadcast_id: int) -> BroadcastRun | None:
+    with deps.store.unit() as tx:
+        return rules.fire(_ctx(deps, tx), broadcast_id)
+
+
+def test_a_weekly_item_missed_for_weeks_runs_once(deps: Deps, clock) -> None:
+    _residents(deps, 3)
+    clock.now = local(2026, 11, 2, 10, 0)  # a Monday after 09:00
+    b = _create(deps, kind="law", text="", item_id="law-a-falling-objects-1", cron="0 9 * * 1")
+    clock.now = local(2026, 11, 25, 15, 0)  # three weeks of downtime later
+    first, again = _fire(deps, b), _fire(deps, b)
+    assert first is not None and again is not None and first.id == again.id
+    assert first.scheduled_for == local(2026, 11, 23, 9, 0)  # only the latest missed Monday
+    with deps.store.unit() as tx:
+        assert len(broadcasts.runs(tx, b)) == 1
+        assert broadcasts.counts(tx, first.id) == {"pending": 3}
+
+
+def test_public_holidays_can_be_skipped(deps: Deps, clock) -> None:
+    _residents(deps, 1)
+    clock.now = local(2026, 9, 28, 8, 0)
+    b = _create(deps, cron="0 9 * * *", skip_holidays=True)
+    clock.now = local(2026, 10, 2, 9, 0, 30)  # National Day
+    assert _fire(deps, b) is None
+    clock.now = local(2026, 10, 10, 9, 0, 30)  # the make-up Saturday is a working day
+    assert _fire(deps, b) is not None
+
+
+def test_quiet_hours_hold_notices_but_not_urgent_ones(deps: Deps, clock) -> None:
+    _residents(deps, 1)
+    clock.now = local(2026, 12, 1, 22, 0)
+    notice = _fire(deps, _create(deps, run_at=clock.now))
+    urgent = _fire(deps, _create(deps, kind="urgent", run_at=clock.now))
+    assert notice.not_before == local(2026, 12, 2, 8, 0)
+    assert urgent.not_before == clock.now
+
+
+@pytest.mark.parametrize(
+    "account,cron,ok",
+    [
+        ("subscription", "0 9 * * *", True),  # once a day: allowed
+        ("service", "0 9 * * 1", True),  # weekly: at most 5 a month... refused below
+    ],
+)
+def test_mass_send_quota(deps: Deps, clock, account: str, cron: str, ok: bool) -> None:
+    d = replace(
+        deps, config=replace(deps.config, wechat=replace(deps.config.wechat, account_type=account))
+    )
+    clock.now = local(2026, 11, 30, 8, 0)
+    if account == "subscription":
+        _create(d, channel="wechat-mass", cron=cron)
+        with pytest.raises(rules.BroadcastError, match="1 time"):
+            _create(d, channel="wechat-mass", run_at=local(2026, 12, 3, 15, 0))
+    else:
+        with pytest.raises(rules.BroadcastError, match="4 time"):
+            _create(d, channel="wechat-mass", cron="0 9 * * *")  # daily: 30 a month
+        _create(d, channel="wechat-mass", cron="0 9 1,15 * *")  # twice a month: fine
+        _create(d, channel="wechat-mass", run_at=local(2026, 12, 20, 10, 0))
+        _create(d, channel="wechat-mass", run_at=local(2026, 12, 21, 10, 0))
+        with pytest.raises(rules.BroadcastError):
+            _create(d, channel="wechat-mass", run_at=local(2026, 12, 22, 10, 0))
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"kind": "spam"},
+        {"channel": "sms"},
+        {"audience": "grid:"},
+        {"audience": "planet:x"},
+        {"cron": "every monday", "run_at": None},
+        {"item_id": "no-such-item", "text": ""},
+    ],
+)
+def test_bad_schedules_are_refused(deps: Deps, clock, bad: dict) -> None:
+    fields = {"run_at": clock.now, **bad}
+    with pytest.raises(rules.BroadcastError):
+        _create(deps, **fields)
+
+
+@pytest.fixture
+def api() -> Iterator[tuple[fake.FakeApi, str]]:
+    server_api = fake.FakeApi()
+    with ServerThread(server_api.app()) as server:
+        yield server_api, f"{server.url}/cgi-bin/"
+
+
+def _wechat_deps(deps: Deps, api_url: str) -> Deps:
+    return replace(
+        deps,
+        config=replace(
+            deps.config,
+            wechat=replace(deps.config.wechat, api_base_url=api_url, app_secret="test-secret"),
+            broadcasts=Broadcasts(
+                default_opt_in=True, rate_per_second=0, quiet_hours="23:59-00:00"
+            ),
+        ),
+    )
+
+
+def test_consent_window_and_report(deps: Deps, api, clock) -> None:
+    server_api, url = api
+    d = _wechat_deps(deps, url)
+    people = _residents(d, 4)
+    with d.store.unit() as tx:
+        tx.session.get(Worker, "a01").telegram_id = 3001
+        first = tx.session.scalar(
+            select(Resident).join(Identity).where(Identity.external_id == people[0])
+        )
+        first.subscribe_notice = False  # unsubscribed
+        second = tx.session.scalar(
+            select(Resident).join(Identity).where(Identity.external_id == people[1])
+        )
+        second.last_inbound_at = clock.now - timedelta(hours=72)  # outside the 48-hour window
+    b = _create(d, run_at=clock.now)
+    client = wechat.Client(d.config, d.store)
+    sender = wechat.CustomerServiceSender(client, d.store, 48, clock=d.clock)
+    broadcaster = Broadcaster(d, {Channel.WECHAT: sender})
+    run = _fire(d, b)
+    broadcaster.deliver_once()
+    assert sorted(m["touser"] for m in server_api.sent) == people[2:]
+    with d.store.unit() as tx:
+        assert broadcasts.counts(tx, run.id) == {"sent": 2, "skipped": 2}
+        report = [
+            r.text
+            for r in tx.session.scalars(
+                select(OutboxMessage).where(OutboxMessage.recipient_id == "3001")
+            )
+        ]
+    assert len(report) == 1 and "已发送 2" in report[0] and "跳过 2" in report[0]
+
+
+def test_law_item_by_mass_send_is_sent_once(deps: Deps, api, clock) -> None:
+    server_api, url = api
+    d = _wechat_deps(deps, url)
+    people = _residents(d, 120)
+    b = _create(
+        d, kind="law", text="", item_id="law-b-fraud-1", channel="wechat-mass", run_at=clock.now
+    )
+    run = _fire(d, b)
+    client = wechat.Client(d.config, d.store)
+    mass = wechat.MassSender(client)
+    Broadcaster(d, {}, mass=mass).deliver_once()
+    mass.send_mass(run_id=run.id, openids=people, text="again")  # a resumed run: refused by id
+    assert len(server_api.mass) == 1 and server_api.mass[0]["to"] == people
+    assert "普法" in server_api.mass[0]["text"]
+
+
+def test_a_killed_delivering_process_resumes_and_sends_exactly_once(
+    deps: Deps, api, clock, db_url: str
+) -> None:
+    server_api, url = api
+    d = _wechat_deps(deps, url)
+    people = _residents(d, 300)
+    _fire(d, _create(d, run_at=clock.now))
+    exits = []
+    for crash_after in (90, 70, 0):  # two crashes, then a clean run to the end
+        result = subprocess.run(
+            [sys.executable, "-m", "tests.fakes.deliver_process", db_url, url, str(crash_after)],
+            cwd=ROOT,
+            timeout=120,
+            check=False,
+        )
+        exits.append(result.returncode)
+    assert exits == [137, 137, 0]
+    received = Counter(m["touser"] for m in server_api.sent)
+    assert sorted(received) == people
+    assert set(received.values()) == {1}
