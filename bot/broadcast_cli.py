@@ -35,6 +35,9 @@ def add_parser(sub: Any) -> None:
     report = actions.add_parser("report")
     report.add_argument("id", type=int)
     report.add_argument("--json", action="store_true")
+    tag = actions.add_parser("tag", help="put a resident (WeChat openid) in an audience tag")
+    tag.add_argument("openid")
+    tag.add_argument("tag", help="elderly, parents, landlords, tenants, ...")
 
 
 def _when(text: str, deps: Deps) -> datetime:
@@ -158,4 +161,16 @@ def _report(args: argparse.Namespace, ctx: Context, deps: Deps) -> int:
     return 0
 
 
-ACTIONS = {"add": _add, "list": _list, "preview": _preview, "cancel": _cancel, "report": _report}
+def _tag(args: argparse.Namespace, ctx: Context, deps: Deps) -> int:
+    from storage import residents
+
+    identity = residents.find_identity(ctx.tx, channel="wechat", external_id=args.openid)
+    if identity is None or identity.resident_id is None:
+        print(f"no resident writes from {args.openid!r}")
+        return 1
+    broadcasts.tag_resident(ctx.tx, resident_id=identity.resident_id, tag=args.tag)
+    print(f"{args.openid} tagged {args.tag}")
+    return 0
+
+
+ACTIONS = {"tag": _tag, "add": _add, "list": _list, "preview": _preview, "cancel": _cancel, "report": _report}

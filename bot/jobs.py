@@ -61,3 +61,23 @@ def weekly_report(deps: Deps) -> int:
 def category_names(ctx: Context) -> dict[str, str]:
     prefix = "category."
     return {k[len(prefix) :]: v for k, v in ctx.kb.replies.texts.items() if k.startswith(prefix)}
+
+
+def quota_warning(deps: Deps) -> int:
+    """Every morning: tell the admins ahead of time when planned mass sends exceed the quota."""
+    from handlers import broadcast as rules
+    from handlers import workflow
+    from storage import roster
+
+    def job(ctx: Context) -> list[Outgoing]:
+        problems = rules.quota_problems(ctx, horizon_days=7)
+        if not problems:
+            return []
+        text = ctx.say("broadcast.quota_warning", problems="\n".join(problems))
+        return [
+            o
+            for admin in roster.workers_with_role(ctx.tx, "admin")
+            for o in workflow.to_worker(admin, text)
+        ]
+
+    return run(deps, job)

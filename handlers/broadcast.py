@@ -104,14 +104,14 @@ def _period_start(at: datetime, unit: str, tz: ZoneInfo) -> datetime:
     return datetime.combine(first, time(0, 0), tz)
 
 
-def check_quota(ctx: Context, schedule: Schedule, *, horizon_days: int = 62) -> None:
-    """Refuse a mass-send schedule that would exceed the account's quota in any period."""
-    if schedule.channel != "wechat-mass":
-        return
+def quota_problems(
+    ctx: Context, extra: Schedule | None = None, *, horizon_days: int = 62
+) -> list[str]:
+    """Periods in which the planned mass sends (plus `extra`) exceed the account's quota."""
     unit, allowed = QUOTA[ctx.config.wechat.account_type]
     tz = ctx.config.tz
     end = ctx.now + timedelta(days=horizon_days)
-    planned = fire_times(schedule, tz, ctx.now, end)
+    planned = fire_times(extra, tz, ctx.now, end) if extra is not None else []
     for other in broadcasts.listing(ctx.tx, include_finished=False):
         if other.channel == "wechat-mass":
             planned += fire_times(as_schedule(other, tz), tz, ctx.now, end)
@@ -119,13 +119,31 @@ def check_quota(ctx: Context, schedule: Schedule, *, horizon_days: int = 62) -> 
     for at in planned:
         key = _period_start(at, unit, tz)
         per_period[key] = per_period.get(key, 0) + 1
+    problems = []
     for key, count in sorted(per_period.items()):
         already = broadcasts.mass_sends_since(ctx.tx, since=key) if key <= ctx.now else 0
         if count + already > allowed:
-            raise BroadcastError(
+            problems.append(
                 f"a {ctx.config.wechat.account_type} account may mass-send {allowed} time(s) a "
                 f"{unit}; the period starting {key:%Y-%m-%d} would have {count + already}"
             )
+    return problems
+
+
+def check_quota(ctx: Context, schedule: Schedule) -> None:
+    """Refuse a mass-send schedule that would exceed the account's quota in any period."""
+    if schedule.channel != "wechat-mass":
+        return
+    problems = quota_problems(ctx, schedule)
+    if problems:
+        raise BroadcastError(problems[0])
+
+
+def over_quota_now(ctx: Context, scheduled: datetime) -> bool:
+    """At firing time: would one more mass send exceed this period's quota?"""
+    unit, allowed = QUOTA[ctx.config.wechat.account_type]
+    start = _period_start(scheduled, unit, ctx.config.tz)
+    return broadcasts.mass_sends_since(ctx.tx, since=start) > allowed
 
 
 def as_schedule(b: Broadcast, tz: ZoneInfo) -> Schedule:
@@ -233,7 +251,10 @@ def fire(ctx: Context, broadcast_id: int) -> BroadcastRun | None:
         ctx.tx, b, scheduled_for=scheduled, not_before=not_before, text=render(ctx, b), now=ctx.now
     )
     if created:
-        broadcasts.add_recipients(ctx.tx, run, recipients(ctx, b), now=not_before)
+        rows = recipients(ctx, b)
+        if b.channel == "wechat-mass" and over_quota_now(ctx, scheduled):
+            rows = [("wechat", who, "skipped", "mass-send quota used up") for _, who, _, _ in rows]
+        broadcasts.add_recipients(ctx.tx, run, rows, now=not_before)
     return run
 
 

@@ -241,3 +241,84 @@ def test_a_killed_delivering_process_resumes_and_sends_exactly_once(
     received = Counter(m["touser"] for m in server_api.sent)
     assert sorted(received) == people
     assert set(received.values()) == {1}
+
+
+def test_tag_audience_reaches_only_the_tagged(deps: Deps, clock) -> None:
+    people = _residents(deps, 3)
+    with deps.store.unit() as tx:
+        identity = residents.find_identity(tx, channel="wechat", external_id=people[1])
+        broadcasts.tag_resident(tx, resident_id=identity.resident_id, tag="elderly")
+    run = _fire(deps, _create(deps, audience="tag:elderly", run_at=clock.now))
+    with deps.store.unit() as tx:
+        rows = tx.session.scalars(
+            select(broadcasts.BroadcastDelivery).where(
+                broadcasts.BroadcastDelivery.run_id == run.id
+            )
+        ).all()
+        assert [r.recipient_id for r in rows] == [people[1]]
+
+
+def test_a_mass_send_beyond_the_quota_at_firing_is_not_sent(deps: Deps, clock) -> None:
+    _residents(deps, 2)
+    first = _create(deps, channel="wechat-mass", run_at=clock.now)
+    _fire(deps, first)
+    with deps.store.unit() as tx:  # a second one slipped in (e.g. the account type changed)
+        second = broadcasts.add(
+            tx,
+            kind="notice",
+            audience="all",
+            channel="wechat-mass",
+            text="再发一次",
+            run_at=clock.now,
+            created_at=clock.now,
+        )
+        second_id = second.id
+    run = _fire(deps, second_id)
+    with deps.store.unit() as tx:
+        assert broadcasts.counts(tx, run.id) == {"skipped": 2}
+
+
+def test_admin_broadcasts_from_telegram_with_preview_and_confirm(deps: Deps, clock) -> None:
+    from tests.dialog import send
+
+    with deps.store.unit() as tx:
+        tx.session.get(Worker, "a01").telegram_id = 3001
+        tx.session.get(Worker, "w01").telegram_id = 1001
+    preview = send(
+        deps, "/broadcast notice all 明天上午停水", sender="3001", channel=Channel.TELEGRAM
+    )
+    assert "推送预览" in preview.text and "明天上午停水" in preview.text
+    with deps.store.unit() as tx:
+        assert broadcasts.listing(tx) == []  # nothing before the confirm
+    done = send(deps, "", sender="3001", channel=Channel.TELEGRAM, payload="bc:ok")
+    assert "已安排推送" in done.text
+    refused = send(deps, "/broadcast notice all 我也想发", sender="1001", channel=Channel.TELEGRAM)
+    assert "没有这个命令" in refused.text  # workers cannot broadcast
+    with deps.store.unit() as tx:
+        (b,) = broadcasts.listing(tx)
+        assert (b.kind, b.audience, b.created_by) == ("notice", "all", "worker:a01")
+
+
+def test_admins_are_warned_ahead_of_an_exceeded_quota(deps: Deps, clock) -> None:
+    from bot import jobs
+
+    with deps.store.unit() as tx:
+        tx.session.get(Worker, "a01").telegram_id = 3001
+    _create(deps, channel="wechat-mass", cron="0 9 * * *")
+    assert jobs.quota_warning(deps) == 0
+    with deps.store.unit() as tx:  # a second daily mass send slipped in
+        broadcasts.add(
+            tx,
+            kind="notice",
+            audience="all",
+            channel="wechat-mass",
+            text="x",
+            run_at=clock.now + timedelta(days=2),
+            created_at=clock.now,
+        )
+    assert jobs.quota_warning(deps) == 1
+    with deps.store.unit() as tx:
+        (warning,) = tx.session.scalars(
+            select(OutboxMessage).where(OutboxMessage.recipient_id == "3001")
+        ).all()
+    assert "群发次数" in warning.text
