@@ -44,8 +44,10 @@ lint: $(DEV_STAMP)
 typecheck: $(DEV_STAMP)
 	$(BIN)/mypy
 
+LAW_TEXTS := ../shared/data/laws/articles.jsonl
+
 check: $(DEV_STAMP)
-	$(PY) -m bot knowledge check
+	$(PY) -m bot knowledge check $(if $(wildcard $(LAW_TEXTS)),--law-texts $(LAW_TEXTS))
 
 ## make test: set up, lint, type-check, validate knowledge, run the whole suite
 test: lint typecheck check

@@ -182,6 +182,10 @@ def cmd_knowledge(args: argparse.Namespace, config: Config) -> int:
     from knowledge.check import check
 
     problems, counts = check()
+    if args.law_texts:
+        from knowledge.law import load_items, verify_quotes
+
+        problems += verify_quotes(load_items(), Path(args.law_texts))
     for problem in problems:
         print(f"- {problem}")
     status = "ok" if not problems else f"{len(problems)} problems"
@@ -284,6 +288,7 @@ def parser() -> argparse.ArgumentParser:
     cases.add_argument("--status")
     knowledge = sub.add_parser("knowledge", help="validate the knowledge files")
     knowledge.add_argument("action", choices=["check"])
+    knowledge.add_argument("--law-texts", help="articles.jsonl: check every quote is verbatim")
     from bot import broadcast_cli
 
     broadcast_cli.add_parser(sub)
