@@ -173,4 +173,11 @@ def _tag(args: argparse.Namespace, ctx: Context, deps: Deps) -> int:
     return 0
 
 
-ACTIONS = {"tag": _tag, "add": _add, "list": _list, "preview": _preview, "cancel": _cancel, "report": _report}
+ACTIONS = {
+    "tag": _tag,
+    "add": _add,
+    "list": _list,
+    "preview": _preview,
+    "cancel": _cancel,
+    "report": _report,
+}

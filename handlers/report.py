@@ -213,7 +213,9 @@ def attach_media(req: Request, ctx: Context) -> list[Outgoing]:
             now=ctx.now,
             actor=_actor(req),
         )
-        return ctx.reply_key("resident.photo_attached", number=recent.number)
+        owner = roster.worker(ctx.tx, recent.assignee_id) if recent.assignee_id else None
+        photo = routing.photos_for(ctx, recent, owner, urls=[item["url"]])
+        return [*ctx.reply_key("resident.photo_attached", number=recent.number), *photo]
     draft = {"attachments": [item]}
     if item["kind"] == "location":
         draft["location"] = item["location"]

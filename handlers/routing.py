@@ -60,6 +60,20 @@ def notice_for(ctx: Context, case: Case, *, leader: bool = False) -> str:
     )
 
 
+def photos_for(
+    ctx: Context, case: Case, worker: Worker | None, *, urls: list[str]
+) -> list[Outgoing]:
+    """The resident's photos, to the worker who holds the case (never to a group)."""
+    if worker is None or worker.telegram_id is None:
+        return []
+    caption = ctx.say("worker.photo_caption", number=case.number)
+    return [
+        Outgoing(Channel.TELEGRAM, str(worker.telegram_id), caption, image_url=url)
+        for url in urls
+        if url.startswith(("http://", "https://"))
+    ]
+
+
 def route_new_case(ctx: Context, case: Case) -> list[Outgoing]:
     """Assign to the on-duty worker of the case's grid; tell the leaders when they must act."""
     out: list[Outgoing] = []
@@ -67,6 +81,7 @@ def route_new_case(ctx: Context, case: Case) -> list[Outgoing]:
     if worker is not None:
         workflow.assign(ctx, case, worker, actor="system")
         out += workflow.to_worker(worker, notice_for(ctx, case), case_buttons(case))
+        out += photos_for(ctx, case, worker, urls=[a.url for a in case.attachments])
     else:
         limits.schedule(case, ctx.config.limits, ctx.config.tz)
     if worker is None or case.category in ctx.config.limits.leader_also:

@@ -277,3 +277,58 @@ def test_leader_queue_and_assign_command(stack: Stack) -> None:
     stack.type(LEADER, f"/assign {number} w03")
     wait_for(lambda: case_of(stack, number).assignee_id == "w03", "assignment")
     wait_for(lambda: any(number in t for t in stack.telegram.texts(W03)), "notice to w03")
+
+
+def test_the_residents_photo_reaches_the_worker(stack: Stack) -> None:
+    number = NUMBER.search(stack.resident_says("oPic", "1号楼楼道灯坏了")).group()
+    fields = stack.platform.message(
+        "oPic", "image", PicUrl="http://img.example/1.jpg", MediaId="M9"
+    )
+    params, body = stack.platform.request(fields)
+    assert (
+        number
+        in stack.platform.read_reply(stack.web.post("/wechat", params=params, content=body).text)[
+            "Content"
+        ]
+    )
+    wait_for(lambda: stack.telegram.sent("sendPhoto", W01), "the photo to w01")
+    photo = stack.telegram.sent("sendPhoto", W01)[0]
+    assert photo["photo"] == "http://img.example/1.jpg" and number in photo["caption"]
+
+
+def test_polling_mode_reads_get_updates(deps: Deps) -> None:
+    with deps.store.unit() as tx:
+        tx.session.get(Worker, "w01").telegram_id = W01
+    telegram = tg.FakeTelegram()
+    with ServerThread(telegram.app()) as tapi:
+        config = replace(
+            deps.config,
+            telegram=replace(
+                deps.config.telegram, token=tg.TOKEN, base_url=f"{tapi.url}/bot", mode="polling"
+            ),
+        )
+        d = replace(deps, config=config)
+        telegram.queue(telegram.text_update(W01, "/mycases"))
+        with ServerThread(create_app(d, schedule=False)):
+            wait_for(lambda: telegram.texts(W01), "the answer to a polled update")
+    assert "没有工单" in telegram.texts(W01)[0]
+    assert any(method == "getUpdates" for method, _ in telegram.calls)
+
+
+def test_set_webhook_sends_the_secret(deps: Deps) -> None:
+    from bot.channels.telegram import set_webhook
+
+    telegram = tg.FakeTelegram()
+    with ServerThread(telegram.app()) as tapi:
+        config = replace(
+            deps.config,
+            telegram=replace(
+                deps.config.telegram,
+                token=tg.TOKEN,
+                base_url=f"{tapi.url}/bot",
+                webhook_secret="s3",
+            ),
+        )
+        assert set_webhook(config, "https://bot.example/telegram")
+    (call,) = telegram.sent("setWebhook")
+    assert call["url"] == "https://bot.example/telegram" and call["secret_token"] == "s3"

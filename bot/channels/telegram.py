@@ -199,3 +199,19 @@ async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
         await asyncio.wait_for(stop.wait(), timeout=seconds)
     except TimeoutError:
         return
+
+
+def set_webhook(config: Config, url: str) -> bool:
+    """Tell the Bot API where to POST updates, with the secret header it must send."""
+
+    async def main() -> bool:
+        bot = make_bot(config)
+        async with bot:
+            done: bool = await bot.set_webhook(
+                url,
+                secret_token=config.telegram.webhook_secret,
+                allowed_updates=["message", "callback_query"],
+            )
+            return done
+
+    return asyncio.run(main())
