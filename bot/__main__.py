@@ -1,4 +1,4 @@
-"""python -m bot serve | chat | ask | classify | cases | roster | seed | knowledge ..."""
+"""python -m bot serve | chat | ask | classify | keywords | cases | roster | knowledge ..."""
 
 from __future__ import annotations
 
@@ -166,6 +166,33 @@ def cmd_classify(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def cmd_keywords(args: argparse.Namespace, config: Config) -> int:
+    from knowledge import keywords
+
+    data = Path(args.data)
+    try:
+        if args.action == "learn":
+            learned = keywords.learn_file(
+                data, text_column=args.text_column, label_column=args.label_column, out=args.out
+            )
+            sizes = ", ".join(f"{k} {len(v)}" for k, v in learned.keywords.items())
+            print(f"lexicon written to {args.out}: {learned.messages} messages; keywords: {sizes}")
+            return 0
+        report = keywords.evaluate_file(
+            data,
+            text_column=args.text_column,
+            label_column=args.label_column,
+            lexicon=args.lexicon,
+            k=args.folds,
+            only=args.part,
+        )
+    except (ValueError, KeyError, OSError) as exc:
+        print(f"keywords {args.action}: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(report.to_json(), ensure_ascii=False) if args.json else report.format())
+    return 0
+
+
 def cmd_cases(args: argparse.Namespace, config: Config) -> int:
     from bot import case_view
 
@@ -243,6 +270,17 @@ def cmd_broadcast(args: argparse.Namespace, config: Config) -> int:
     return broadcast_cli.run(args, _deps(config))
 
 
+def cmd_telegram(args: argparse.Namespace, config: Config) -> int:
+    from bot.channels import telegram
+
+    if not config.telegram.token:
+        print("set BOT_TELEGRAM__TOKEN first", file=sys.stderr)
+        return 2
+    ok = telegram.set_webhook(config, args.url)
+    print(f"webhook {'set' if ok else 'NOT set'}: {args.url}")
+    return 0 if ok else 1
+
+
 def cmd_menu(args: argparse.Namespace, config: Config) -> int:
     from bot.channels import wechat
 
@@ -281,6 +319,22 @@ def parser() -> argparse.ArgumentParser:
     classify = sub.add_parser("classify", help="classify messages (one a line on stdin)")
     classify.add_argument("--json", action="store_true")
     classify.add_argument("text", nargs="*")
+    keywords = sub.add_parser("keywords", help="learn or evaluate a keyword lexicon")
+    keywords_sub = keywords.add_subparsers(dest="action", required=True)
+    for action, text in (
+        ("learn", "learn a reviewable lexicon from labelled messages (CSV)"),
+        ("eval", "precision/recall/F1, confusion matrix and worst mistakes on labelled messages"),
+    ):
+        one = keywords_sub.add_parser(action, help=text)
+        one.add_argument("data", help="a CSV file with a header row")
+        one.add_argument("--text-column", required=True)
+        one.add_argument("--label-column", required=True)
+    learn, evaluate = keywords_sub.choices["learn"], keywords_sub.choices["eval"]
+    learn.add_argument("--out", required=True, type=Path, help="the lexicon TOML to write")
+    evaluate.add_argument("--lexicon", type=Path, help="a lexicon TOML (default: the live one)")
+    evaluate.add_argument("--json", action="store_true")
+    evaluate.add_argument("--folds", type=int, default=0, help="k-fold cross-validation")
+    evaluate.add_argument("--part", choices=["dev", "test"], help="only one part of the data")
     cases = sub.add_parser("cases", help="list cases or show one with its timeline")
     cases.add_argument("action", choices=["list", "show"])
     cases.add_argument("number", nargs="?")
@@ -292,6 +346,9 @@ def parser() -> argparse.ArgumentParser:
     from bot import broadcast_cli
 
     broadcast_cli.add_parser(sub)
+    tg = sub.add_parser("telegram", help="point the Telegram Bot API at this service")
+    tg.add_argument("action", choices=["webhook"])
+    tg.add_argument("url", help="https://your.host/telegram")
     menu = sub.add_parser("menu", help="the WeChat custom menu")
     menu.add_argument("action", choices=["show", "push"])
     return p
@@ -305,10 +362,12 @@ COMMANDS: dict[str, Command] = {
     "chat": cmd_chat,
     "ask": cmd_ask,
     "classify": cmd_classify,
+    "keywords": cmd_keywords,
     "cases": cmd_cases,
     "knowledge": cmd_knowledge,
     "report": cmd_report,
     "broadcast": cmd_broadcast,
+    "telegram": cmd_telegram,
     "link-code": cmd_link_code,
     "menu": cmd_menu,
 }

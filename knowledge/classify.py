@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +59,9 @@ class Lexicon:
     question_markers: tuple[str, ...] = ()
     urgent: frozenset[str] = frozenset()
     names: Mapping[str, str] = field(default_factory=dict)
+    bias: Mapping[str, float] = field(default_factory=dict)  # per category, from learned files
+    lead: int = 0  # learned lexicons: the opening tokens of a message count double
+    phrases: frozenset[str] = frozenset()  # hand-written words the tokenizer keeps whole
 
     def words(self) -> set[str]:
         found: set[str] = set()
@@ -65,7 +70,7 @@ class Lexicon:
         return found
 
     def merged(self, other: Lexicon) -> Lexicon:
-        """This lexicon with another's keywords added (hand-written weights win)."""
+        """This lexicon with another's keywords added (this one's weights win)."""
         return Lexicon(
             intents=_merge_tables(self.intents, other.intents),
             categories=_merge_tables(self.categories, other.categories),
@@ -73,6 +78,9 @@ class Lexicon:
             question_markers=self.question_markers or other.question_markers,
             urgent=self.urgent | other.urgent,
             names={**other.names, **self.names},
+            bias={**other.bias, **self.bias},
+            lead=self.lead or other.lead,
+            phrases=self.phrases | other.phrases,
         )
 
 
@@ -87,51 +95,58 @@ def _merge_tables(
 
 def _read_tables(
     data: Mapping[str, object], kind: str
-) -> tuple[dict[str, dict[str, float]], dict[str, str]]:
+) -> tuple[dict[str, dict[str, float]], dict[str, str], set[str]]:
+    """Tables of one kind, their names, and the hand-written words (to keep whole when cutting)."""
     tables: dict[str, dict[str, float]] = {}
     names: dict[str, str] = {}
+    phrases: set[str] = set()
     for entry in data.get(kind, []) or []:  # type: ignore[attr-defined]
         key = entry["id"]
         keywords = entry.get("keywords", {})
         if isinstance(keywords, Mapping):
             table = {normalize(str(w)): float(v) for w, v in keywords.items()}
+            phrases.update(table)
         else:  # a learned lexicon lists [{word, weight, ...}] with its evidence
             table = {normalize(str(k["word"])): float(k["weight"]) for k in keywords}
         tables.setdefault(key, {}).update(table)
         if "name" in entry:
             names[key] = str(entry["name"])
-    return tables, names
+    return tables, names, phrases
 
 
-def load_lexicon(paths: Iterable[Path] | None = None) -> Lexicon:
-    """Read lexicon TOML files; later files add to earlier ones."""
-    if paths is None:
-        paths = sorted(LEXICON_DIR.glob("*.toml")) + sorted(LEXICON_DIR.glob("learned/*.toml"))
-    intents: dict[str, dict[str, float]] = {}
-    categories: dict[str, dict[str, float]] = {}
-    negations: set[str] = set()
-    markers: list[str] = []
-    urgent: set[str] = set()
-    names: dict[str, str] = {}
-    for path in paths:
-        with Path(path).open("rb") as handle:
-            data = tomllib.load(handle)
-        for kind, target in (("intent", intents), ("category", categories)):
-            tables, found_names = _read_tables(data, kind)
-            for key, table in tables.items():
-                target.setdefault(key, {}).update(table)
-            names.update(found_names)
-        negations.update(normalize(w) for w in data.get("negations", []))
-        markers.extend(normalize(w) for w in data.get("question_markers", []))
-        urgent.update(data.get("urgent", []))
+def read_lexicon(path: Path) -> Lexicon:
+    """One lexicon file: hand-written (word = weight) or learned ([{word, weight, ...}])."""
+    with Path(path).open("rb") as handle:
+        data = tomllib.load(handle)
+    intents, intent_names, intent_phrases = _read_tables(data, "intent")
+    categories, category_names, category_phrases = _read_tables(data, "category")
+    negations = frozenset(normalize(w) for w in data.get("negations", []))
+    bias = {e["id"]: float(e["bias"]) for e in data.get("category", []) if "bias" in e}
+    markers = tuple(dict.fromkeys(normalize(w) for w in data.get("question_markers", [])))
     return Lexicon(
         intents=intents,
         categories=categories,
-        negations=frozenset(negations),
-        question_markers=tuple(dict.fromkeys(markers)),
-        urgent=frozenset(urgent),
-        names=names,
+        negations=negations,
+        question_markers=markers,
+        urgent=frozenset(data.get("urgent", [])),
+        names={**intent_names, **category_names},
+        bias=bias,
+        lead=int(data.get("model", {}).get("lead_tokens", 0)),
+        phrases=frozenset(intent_phrases | category_phrases) | negations,
     )
+
+
+def load_lexicon(paths: Iterable[Path] | None = None) -> Lexicon:
+    """Read lexicon files; where two list the same word for the same key, the earlier one wins.
+
+    By default the hand-written files come first, then the learned ones (lexicon/learned/).
+    """
+    if paths is None:
+        paths = sorted(LEXICON_DIR.glob("*.toml")) + sorted(LEXICON_DIR.glob("learned/*.toml"))
+    merged = Lexicon(intents={}, categories={})
+    for path in paths:
+        merged = merged.merged(read_lexicon(path))
+    return merged
 
 
 @dataclass(frozen=True)
@@ -152,15 +167,42 @@ class Hit:
     negated: bool
 
 
-def find_hits(tokens: list[str], vocabulary: set[str], negations: frozenset[str]) -> list[Hit]:
-    """Keywords found as tokens or short token phrases, longest first, never overlapping."""
+def _clauses(text: str, tokens: list[str]) -> list[int]:
+    """For every token, the number of the clause (text between punctuation marks) it is in."""
+    clauses, position, clause = [], 0, 0
+    for token in tokens:
+        found = text.find(token, position)
+        if found >= 0:
+            clause += sum(1 for ch in text[position:found] if not ch.isalnum())
+            position = found + len(token)
+        clauses.append(clause)
+    return clauses
+
+
+def find_hits(
+    tokens: list[str],
+    vocabulary: set[str],
+    negations: frozenset[str],
+    *,
+    text: str = "",
+    loose: frozenset[str] = frozenset(),
+    loose_max: int = 0,
+) -> list[Hit]:
+    """Keywords found as tokens or short token phrases, longest first, never overlapping.
+
+    A negation word up to two tokens before a keyword, in the same clause, negates it. Words in
+    `loose` are also found inside tokens (jieba sometimes cuts a phrase differently).
+    """
     spans: list[tuple[int, int, str]] = []
     for start in range(len(tokens)):
         for end in range(min(len(tokens), start + MAX_GRAM), start, -1):
             phrase = "".join(tokens[start:end])
             if phrase in vocabulary:
                 spans.append((start, end, phrase))
+    if loose:
+        spans += _inside_tokens(tokens, loose, loose_max)
     spans.sort(key=lambda s: (-(len(s[2])), s[0]))
+    clauses = _clauses(text, tokens) if text else [0] * len(tokens)
     taken = [False] * len(tokens)
     hits = []
     for start, end, phrase in spans:
@@ -168,11 +210,60 @@ def find_hits(tokens: list[str], vocabulary: set[str], negations: frozenset[str]
             continue
         for i in range(start, end):
             taken[i] = True
-        before = tokens[max(0, start - 2) : start]
-        negated = any(t in negations for t in before) and phrase not in negations
+        negated = phrase not in negations and any(
+            tokens[i] in negations and clauses[i] == clauses[start]
+            for i in range(max(0, start - 2), start)
+        )
         hits.append(Hit(phrase, start, end, negated))
     hits.sort(key=lambda h: h.start)
     return hits
+
+
+def _inside_tokens(
+    tokens: list[str], words: frozenset[str], longest: int
+) -> list[tuple[int, int, str]]:
+    """Words found inside one token or across two, where the token cut does not match them."""
+    spans = []
+    for start in range(len(tokens)):
+        joined = "".join(tokens[start : start + 2])
+        first = len(tokens[start])
+        for offset in range(first):
+            for size in range(min(longest, len(joined) - offset), 1, -1):
+                word = joined[offset : offset + size]
+                if word in words and not (offset == 0 and size in (first, len(joined))):
+                    spans.append((start, start + (2 if offset + size > first else 1), word))
+                    break
+    return spans
+
+
+def count_mentions(tokens: list[str], negations: frozenset[str], lead: int = 0) -> Counter[str]:
+    """Tokens counted as a learned lexicon counts them: negated ones not, opening ones twice."""
+    counts: Counter[str] = Counter()
+    for i, token in enumerate(tokens):
+        if token not in negations and any(t in negations for t in tokens[max(0, i - 2) : i]):
+            continue
+        counts[token] += 2 if i < lead else 1
+    return counts
+
+
+def saturate(count: float) -> float:
+    """What repeated mentions of a keyword are worth: 1, 1.69, 2.10, ... (1 + ln n)."""
+    return 1 + math.log(count) if count >= 1 else count
+
+
+def softmax_top(scores: Mapping[str, float]) -> tuple[str, float]:
+    """The best key and its softmax probability."""
+    best = max(scores, key=lambda k: (scores[k], k))
+    top = scores[best]
+    return best, 1 / sum(math.exp(v - top) for v in scores.values())
+
+
+def _invert(tables: Mapping[str, Mapping[str, float]]) -> dict[str, tuple[tuple[str, float], ...]]:
+    index: dict[str, list[tuple[str, float]]] = {}
+    for key, table in tables.items():
+        for word, weight in table.items():
+            index.setdefault(word, []).append((key, weight))
+    return {word: tuple(pairs) for word, pairs in index.items()}
 
 
 class Classifier:
@@ -180,28 +271,59 @@ class Classifier:
         self.lexicon = lexicon
         self.tokenizer = tokenizer or default_tokenizer()
         self.vocabulary = lexicon.words() | set(lexicon.negations)
-        self.tokenizer.add_words(self.vocabulary)
+        self.tokenizer.add_words(lexicon.phrases)
+        self._intents = _invert(lexicon.intents)
+        self._categories = _invert(lexicon.categories)
+        words = {w for table in lexicon.categories.values() for w in table}
+        self._loose = frozenset(w for w in lexicon.phrases & words if len(w) > 1)
+        self._loose_max = max(map(len, self._loose), default=0)
 
-    def score(self, tokens: list[str]) -> tuple[dict[str, float], dict[str, float], list[Hit]]:
-        hits = find_hits(tokens, self.vocabulary, self.lexicon.negations)
+    def tokens(self, text: str) -> list[str]:
+        return self.tokenizer.cut(normalize(text))
+
+    def score(
+        self, tokens: list[str], text: str = ""
+    ) -> tuple[dict[str, float], dict[str, float], list[Hit]]:
+        """Intent scores (a negated keyword counts -0.5) and category scores (it counts 0)."""
+        hits = find_hits(
+            tokens,
+            self.vocabulary,
+            self.lexicon.negations,
+            text=text,
+            loose=self._loose,
+            loose_max=self._loose_max,
+        )
         intent_scores: dict[str, float] = {}
-        category_scores: dict[str, float] = {}
+        mentions: Counter[str] = Counter()
+        lead = self.lexicon.lead
         for hit in hits:
             factor = -0.5 if hit.negated else 1.0
-            for scores, tables in (
-                (intent_scores, self.lexicon.intents),
-                (category_scores, self.lexicon.categories),
-            ):
-                for key, table in tables.items():
-                    weight = table.get(hit.word)
-                    if weight:
-                        scores[key] = scores.get(key, 0.0) + weight * factor
+            for key, weight in self._intents.get(hit.word, ()):
+                intent_scores[key] = intent_scores.get(key, 0.0) + weight * factor
+            if not hit.negated:
+                mentions[hit.word] += 2 if hit.start < lead else 1
+        category_scores = dict(self.lexicon.bias)
+        for word, count in mentions.items():
+            for key, weight in self._categories.get(word, ()):
+                category_scores[key] = category_scores.get(key, 0.0) + weight * saturate(count)
         return intent_scores, category_scores, hits
+
+    def categorize(self, text: str) -> tuple[str, float]:
+        """The best category and its probability (softmax over every category's score)."""
+        norm = normalize(text)
+        _, scores, _ = self.score(self.tokenizer.cut(norm), norm)
+        return self._best_category(scores)
+
+    def _best_category(self, scores: Mapping[str, float]) -> tuple[str, float]:
+        full = dict.fromkeys(self.lexicon.categories, 0.0) | dict(scores)
+        if not full or (not self.lexicon.bias and max(full.values()) <= 0):
+            return "other", 0.0
+        return softmax_top(full)
 
     def classify(self, text: str) -> Classification:
         norm = normalize(text)
         tokens = self.tokenizer.cut(norm)
-        intents, categories, hits = self.score(tokens)
+        intents, categories, hits = self.score(tokens, norm)
         keywords = tuple(h.word for h in hits if not h.negated)
         number_match = CASE_NUMBER.search(norm)
         number = f"{number_match.group(1)}-{number_match.group(2)}" if number_match else None
@@ -227,8 +349,5 @@ class Classifier:
         intent, top = ranked[0]
         second = ranked[1][1] if len(ranked) > 1 else 0.0
         confidence = round(top / (top + second + 1.0), 3)
-        category = None
-        if intent == "report":
-            best = max(categories.items(), key=lambda kv: kv[1], default=("other", 0.0))
-            category = best[0] if best[1] > 0 else "other"
+        category = self._best_category(categories)[0] if intent == "report" else None
         return Classification(intent, category, confidence, keywords, None, combined)

@@ -1,0 +1,105 @@
+"""`keywords learn` and `keywords eval`: lexicons learned from a CSV file, and measured."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from knowledge.classify import CATEGORIES, INTENTS, Classifier, Lexicon, read_lexicon
+from knowledge.evaluate import Report, evaluate, folds, part, read_labelled
+from knowledge.learn import Learned, Settings, learn, to_toml
+
+
+def live_classifier() -> Classifier:
+    """The service's classifier; its tokenizer holds every word the live knowledge adds."""
+    from knowledge.base import load
+
+    return load().classifier
+
+
+def learn_file(
+    data: Path,
+    *,
+    text_column: str,
+    label_column: str,
+    out: Path,
+    settings: Settings | None = None,
+) -> Learned:
+    """Learn a lexicon from a CSV file and write it as reviewable TOML."""
+    rows = read_labelled(data, text_column, label_column)
+    live = live_classifier()
+    learned = learn(
+        [live.tokens(text) for text, _ in rows],
+        [label for _, label in rows],
+        negations=live.lexicon.negations,
+        settings=settings,
+    )
+    out.write_text(
+        to_toml(learned, source=data.name, text_column=text_column, label_column=label_column),
+        encoding="utf-8",
+    )
+    return learned
+
+
+def predict(classifier: Classifier, text: str, *, intents: bool) -> tuple[str, float]:
+    """The intent (or the category) of a message and its confidence."""
+    if intents:
+        found = classifier.classify(text)
+        return found.intent, found.confidence
+    return classifier.categorize(text)
+
+
+def _wants_intents(labels: Sequence[str], lexicon: Lexicon) -> bool:
+    known = set(labels)
+    return bool(lexicon.intents) and known <= set(INTENTS) and not known <= set(CATEGORIES)
+
+
+def evaluate_file(
+    data: Path,
+    *,
+    text_column: str,
+    label_column: str,
+    lexicon: Path | None = None,
+    k: int = 0,
+    only: str | None = None,
+    settings: Settings | None = None,
+    worst: int = 10,
+) -> Report:
+    """Measure a lexicon on labelled messages; with k >= 2, learn on k-1 folds, test on the other.
+
+    Without `lexicon` the live knowledge lexicon is measured (or, with folds, learned alone);
+    with it, that file (with folds: merged with what each fold learns, its own weights winning).
+    Intent labels are measured by `classify`, anything else by the best category. `only` keeps
+    the dev or the test part of the messages.
+    """
+    rows = read_labelled(data, text_column, label_column)
+    if only:
+        rows = [row for row in rows if part(row[0]) == only]
+    texts = [text for text, _ in rows]
+    gold = [label for _, label in rows]
+    live = live_classifier()
+    base = read_lexicon(lexicon) if lexicon else None
+    predicted = [""] * len(rows)
+    confidence = [0.0] * len(rows)
+    if k >= 2:
+        tokens = [live.tokens(text) for text in texts]
+        fold_of = folds(texts, gold, k)
+        for fold in range(k):
+            train = [i for i in range(len(rows)) if fold_of[i] != fold]
+            learned = learn(
+                [tokens[i] for i in train],
+                [gold[i] for i in train],
+                negations=live.lexicon.negations,
+                settings=settings,
+            ).lexicon()
+            model = Classifier(base.merged(learned) if base else learned, live.tokenizer)
+            intents = _wants_intents(gold, model.lexicon)
+            for i in range(len(rows)):
+                if fold_of[i] == fold:
+                    predicted[i], confidence[i] = predict(model, texts[i], intents=intents)
+    else:
+        model = Classifier(base, live.tokenizer) if base else live
+        intents = _wants_intents(gold, model.lexicon)
+        for i, text in enumerate(texts):
+            predicted[i], confidence[i] = predict(model, text, intents=intents)
+    return evaluate(gold, predicted, confidence, texts, worst=worst)
