@@ -173,7 +173,11 @@ def cmd_keywords(args: argparse.Namespace, config: Config) -> int:
     try:
         if args.action == "learn":
             learned = keywords.learn_file(
-                data, text_column=args.text_column, label_column=args.label_column, out=args.out
+                data,
+                text_column=args.text_column,
+                label_column=args.label_column,
+                out=args.out,
+                only=args.part,
             )
             sizes = ", ".join(f"{k} {len(v)}" for k, v in learned.keywords.items())
             print(f"lexicon written to {args.out}: {learned.messages} messages; keywords: {sizes}")
@@ -329,12 +333,12 @@ def parser() -> argparse.ArgumentParser:
         one.add_argument("data", help="a CSV file with a header row")
         one.add_argument("--text-column", required=True)
         one.add_argument("--label-column", required=True)
+        one.add_argument("--part", choices=["dev", "test"], help="only one part of the data")
     learn, evaluate = keywords_sub.choices["learn"], keywords_sub.choices["eval"]
     learn.add_argument("--out", required=True, type=Path, help="the lexicon TOML to write")
     evaluate.add_argument("--lexicon", type=Path, help="a lexicon TOML (default: the live one)")
     evaluate.add_argument("--json", action="store_true")
     evaluate.add_argument("--folds", type=int, default=0, help="k-fold cross-validation")
-    evaluate.add_argument("--part", choices=["dev", "test"], help="only one part of the data")
     cases = sub.add_parser("cases", help="list cases or show one with its timeline")
     cases.add_argument("action", choices=["list", "show"])
     cases.add_argument("number", nargs="?")

@@ -21,6 +21,7 @@ from handlers.workflow import AWAITING_RATING
 from knowledge.base import KnowledgeBase, Live
 from knowledge.classify import Classification
 from knowledge.text import is_meaningful, normalize
+from knowledge.understand import understand
 from storage import inbound, outbox, residents, roster
 from storage.store import IntegrityError, Store
 
@@ -190,7 +191,7 @@ def decide(
         return "too_long", text, None
     if text.rstrip("。.!！?？") in DETAIL_WORDS and state == LAST_FAQ:
         return "detail", text, None
-    found = kb.classifier.classify(text)
+    found = understand(kb, text)
     intent = found.intent
     if state == AWAITING_ADDRESS and intent != "cancel":
         keep = intent in KEEP_IN_DRAFT and found.confidence >= 0.5

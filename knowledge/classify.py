@@ -62,6 +62,7 @@ class Lexicon:
     bias: Mapping[str, float] = field(default_factory=dict)  # per category, from learned files
     lead: int = 0  # learned lexicons: the opening tokens of a message count double
     phrases: frozenset[str] = frozenset()  # hand-written words the tokenizer keeps whole
+    stopwords: frozenset[str] = frozenset()  # never learned as keywords
 
     def words(self) -> set[str]:
         found: set[str] = set()
@@ -81,6 +82,7 @@ class Lexicon:
             bias={**other.bias, **self.bias},
             lead=self.lead or other.lead,
             phrases=self.phrases | other.phrases,
+            stopwords=self.stopwords | other.stopwords,
         )
 
 
@@ -133,6 +135,7 @@ def read_lexicon(path: Path) -> Lexicon:
         bias=bias,
         lead=int(data.get("model", {}).get("lead_tokens", 0)),
         phrases=frozenset(intent_phrases | category_phrases) | negations,
+        stopwords=frozenset(normalize(w) for w in data.get("stopwords", [])),
     )
 
 
@@ -157,6 +160,7 @@ class Classification:
     keywords: tuple[str, ...]
     case_number: str | None = None
     scores: Mapping[str, float] = field(default_factory=dict)
+    question: bool = False  # the message is phrased as a question
 
 
 @dataclass(frozen=True)
@@ -329,12 +333,15 @@ class Classifier:
         number = f"{number_match.group(1)}-{number_match.group(2)}" if number_match else None
         question = any(m in norm for m in self.lexicon.question_markers)
 
-        if number and intents.get("cancel", 0) > 0:
+        if number and intents.get("cancel", 0) > max(0.0, intents.get("progress", 0.0)):
             return Classification("cancel", None, 0.95, keywords, number, intents)
         if number:
             return Classification("progress", None, 0.9, keywords, number, intents)
 
-        report_signal = intents.get("report", 0.0) + max(categories.values(), default=0.0)
+        evidence = max(
+            (v - self.lexicon.bias.get(k, 0.0) for k, v in categories.items()), default=0.0
+        )
+        report_signal = intents.get("report", 0.0) + evidence
         combined = dict(intents)
         combined["report"] = report_signal
         if question:
@@ -344,10 +351,10 @@ class Classifier:
             combined["register"] = combined["register"] + 3.0
         positive = {k: v for k, v in combined.items() if v > 0 and k in INTENTS}
         if not positive:
-            return Classification("other", None, 0.0, keywords, None, combined)
+            return Classification("other", None, 0.0, keywords, None, combined, question)
         ranked = sorted(positive.items(), key=lambda kv: -kv[1])
         intent, top = ranked[0]
         second = ranked[1][1] if len(ranked) > 1 else 0.0
         confidence = round(top / (top + second + 1.0), 3)
         category = self._best_category(categories)[0] if intent == "report" else None
-        return Classification(intent, category, confidence, keywords, None, combined)
+        return Classification(intent, category, confidence, keywords, None, combined, question)

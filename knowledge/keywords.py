@@ -23,16 +23,28 @@ def learn_file(
     text_column: str,
     label_column: str,
     out: Path,
+    only: str | None = None,
     settings: Settings | None = None,
 ) -> Learned:
-    """Learn a lexicon from a CSV file and write it as reviewable TOML."""
+    """Learn a lexicon from a CSV file and write it as reviewable TOML.
+
+    Labels that are all intents (and not all categories) make an intent lexicon.
+    `only` keeps the dev or the test part of the messages.
+    """
     rows = read_labelled(data, text_column, label_column)
+    if only:
+        rows = [row for row in rows if part(row[0]) == only]
+    if not rows:
+        raise ValueError(f"{data}: no labelled messages")
     live = live_classifier()
+    labels = [label for _, label in rows]
     learned = learn(
         [live.tokens(text) for text, _ in rows],
-        [label for _, label in rows],
+        labels,
         negations=live.lexicon.negations,
+        stopwords=live.lexicon.stopwords,
         settings=settings,
+        kind="intent" if _intent_labels(labels) else "category",
     )
     out.write_text(
         to_toml(learned, source=data.name, text_column=text_column, label_column=label_column),
@@ -49,9 +61,13 @@ def predict(classifier: Classifier, text: str, *, intents: bool) -> tuple[str, f
     return classifier.categorize(text)
 
 
-def _wants_intents(labels: Sequence[str], lexicon: Lexicon) -> bool:
+def _intent_labels(labels: Sequence[str]) -> bool:
     known = set(labels)
-    return bool(lexicon.intents) and known <= set(INTENTS) and not known <= set(CATEGORIES)
+    return known <= set(INTENTS) and not known <= set(CATEGORIES)
+
+
+def _wants_intents(labels: Sequence[str], lexicon: Lexicon) -> bool:
+    return bool(lexicon.intents) and _intent_labels(labels)
 
 
 def evaluate_file(
@@ -90,7 +106,9 @@ def evaluate_file(
                 [tokens[i] for i in train],
                 [gold[i] for i in train],
                 negations=live.lexicon.negations,
+                stopwords=live.lexicon.stopwords,
                 settings=settings,
+                kind="intent" if _intent_labels(gold) else "category",
             ).lexicon()
             model = Classifier(base.merged(learned) if base else learned, live.tokenizer)
             intents = _wants_intents(gold, model.lexicon)

@@ -28,6 +28,7 @@ SCALE = 10.0  # feature values around 1, where the learning rate below behaves
 class Settings:
     lead: int = 20  # the first tokens (a subject line, the opening sentence) count double
     min_df: int = 2  # document-frequency floor for a keyword
+    min_in_category: int = 2  # a label keeps a keyword only if this many of its messages say it
     floor: float = 0.2  # weight of an evenly spread word relative to a concentrated one
     l1: float = 1.0  # sparsity: higher = fewer keywords
     l2: float = 0.0
@@ -53,16 +54,13 @@ class Learned:
     keywords: dict[str, tuple[Keyword, ...]]  # by label, heaviest first
     lead: int
     messages: int
+    kind: str = "category"  # or "intent": what the labels are
 
     def lexicon(self) -> Lexicon:
-        return Lexicon(
-            intents={},
-            categories={
-                label: {k.word: k.weight for k in self.keywords[label]} for label in self.labels
-            },
-            bias=dict(self.bias),
-            lead=self.lead,
-        )
+        tables = {label: {k.word: k.weight for k in self.keywords[label]} for label in self.labels}
+        if self.kind == "intent":
+            return Lexicon(intents=tables, categories={}, lead=self.lead)
+        return Lexicon(intents={}, categories=tables, bias=dict(self.bias), lead=self.lead)
 
 
 def term_weights(
@@ -159,7 +157,9 @@ def learn(
     labels: Sequence[str],
     *,
     negations: frozenset[str] = frozenset(),
+    stopwords: frozenset[str] = frozenset(),
     settings: Settings | None = None,
+    kind: str = "category",
 ) -> Learned:
     """Fit keyword weights per label on tokenized messages."""
     s = settings or Settings()
@@ -167,6 +167,9 @@ def learn(
     index = {label: i for i, label in enumerate(names)}
     ys = [index[label] for label in labels]
     mentions = [count_mentions(tokens, negations, s.lead) for tokens in token_lists]
+    for m in mentions:
+        for word in [w for w in m if w in stopwords or not _meaningful(w)]:
+            del m[word]
     present = [Counter(dict.fromkeys(m, 1)) for m in mentions]
     scale = term_weights(present, ys, len(names), s)
     vocabulary = sorted(scale)
@@ -190,13 +193,18 @@ def learn(
         found = []
         for word, j in feature.items():
             weight = model.w[j * len(names) + c] * scale[word] / SCALE
-            if weight > 0:
+            if weight > 0 and in_label[word][c] >= s.min_in_category:
                 counts = in_label[word]
                 found.append(Keyword(word, weight, counts[c], sum(counts) - counts[c]))
         found.sort(key=lambda kw: (-kw.weight, kw.word))
         keywords[label] = tuple(found[: s.top] if s.top else found)
     bias = dict(zip(names, model.bias(), strict=True))
-    return Learned(names, bias, keywords, s.lead, len(labels))
+    return Learned(names, bias, keywords, s.lead, len(labels), kind)
+
+
+def _meaningful(word: str) -> bool:
+    """Not punctuation, not a lone digit or letter."""
+    return any(ch.isalnum() for ch in word) and not (len(word) == 1 and word.isascii())
 
 
 def _saturate(count: float) -> float:
@@ -224,11 +232,12 @@ def to_toml(learned: Learned, *, source: str, text_column: str, label_column: st
     for label in learned.labels:
         lines += [
             "",
-            "[[category]]",
+            f"[[{learned.kind}]]",
             f"id = {q(label, ensure_ascii=False)}",
-            f"bias = {learned.bias[label]:.4f}",
-            "keywords = [",
         ]
+        if learned.kind == "category":
+            lines.append(f"bias = {learned.bias[label]:.4f}")
+        lines += ["keywords = ["]
         for kw in learned.keywords[label]:
             lines.append(
                 f"  {{ word = {q(kw.word, ensure_ascii=False)}, weight = {kw.weight:.4f}, "

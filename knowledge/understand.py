@@ -1,0 +1,30 @@
+"""What a resident's message means: keyword classification, checked against the knowledge base.
+
+Keywords alone cannot tell "楼上漏水把我家天花板泡了，维修费一般是谁出？" (a question the
+knowledge base answers) from a report of the leak: both are full of repair words. When a message
+is phrased as a question and the FAQ index answers it with confidence, it is a question.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from knowledge.classify import Classification
+
+if TYPE_CHECKING:
+    from knowledge.base import KnowledgeBase
+
+ANSWERABLE = frozenset({"report", "other"})  # intents a confident FAQ answer overrides
+
+
+def understand(kb: KnowledgeBase, text: str) -> Classification:
+    found = kb.classifier.classify(text)
+    if (
+        found.intent in ANSWERABLE
+        and found.question
+        and found.case_number is None
+        and kb.faq.best_match(text).faq_id is not None
+    ):
+        return replace(found, intent="faq", category=None)
+    return found

@@ -1,0 +1,199 @@
+"""Learned lexicons and their measurement: `keywords learn` / `keywords eval`, and understanding."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from knowledge.base import Live
+from knowledge.classify import Classifier, Lexicon, load_lexicon, read_lexicon
+from knowledge.evaluate import evaluate, folds, part
+from knowledge.keywords import evaluate_file, learn_file
+from knowledge.learn import learn
+from knowledge.understand import understand
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# A small, clearly separable labelled set: three labels, each with its own words.
+TOPICS = {
+    "水电": ["停水", "水管", "漏水", "停电", "电表"],
+    "绿化": ["树木", "草坪", "修剪", "花坛", "绿化带"],
+    "治安": ["小偷", "被盗", "监控", "撬锁", "可疑"],
+}
+FILLERS = ["小区里", "我们楼", "最近", "这几天", "麻烦看看"]
+
+
+def _rows() -> list[tuple[str, str]]:
+    rows = []
+    for label, words in TOPICS.items():
+        for i, word in enumerate(words):
+            for j, filler in enumerate(FILLERS):
+                other = words[(i + j + 1) % len(words)]
+                rows.append((f"{filler}的{word}问题，还有{other}，请处理", label))
+    return rows
+
+
+def _write_csv(path: Path, rows: list[tuple[str, str]]) -> Path:
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["text", "label"])
+        writer.writerows(rows)
+    return path
+
+
+def test_learn_writes_a_reviewable_lexicon_with_evidence(tmp_path: Path) -> None:
+    data = _write_csv(tmp_path / "train.csv", _rows())
+    out = tmp_path / "learned.toml"
+    learned = learn_file(data, text_column="text", label_column="label", out=out)
+    parsed = tomllib.loads(out.read_text(encoding="utf-8"))
+    by_id = {entry["id"]: entry for entry in parsed["category"]}
+    assert set(by_id) == set(TOPICS)
+    for label, words in TOPICS.items():
+        keywords = by_id[label]["keywords"]
+        weights = [k["weight"] for k in keywords]
+        assert weights == sorted(weights, reverse=True)  # heaviest first, for review
+        found = {k["word"] for k in keywords}
+        assert found & set(words), label
+        assert not found & {w for other, ws in TOPICS.items() if other != label for w in ws}
+        assert "的" not in found  # stopwords never become keywords
+        for k in keywords:
+            assert k["in_category"] >= 2  # every keyword stands on evidence
+    assert learned.messages == len(_rows())
+    # The file is a lexicon the classifier reads back, and it separates the labels.
+    model = Classifier(read_lexicon(out))
+    assert model.categorize("楼下花坛没人修剪")[0] == "绿化"
+    assert model.categorize("昨晚有小偷撬锁")[0] == "治安"
+
+
+def test_learn_makes_an_intent_lexicon_from_intent_labels(tmp_path: Path) -> None:
+    rows = [(t, "subscribe") for t in ("我要订阅普法", "订阅普法推送", "请给我订阅普法")]
+    rows += [(t, "thanks") for t in ("谢谢你们", "非常谢谢", "谢谢网格员")]
+    data = _write_csv(tmp_path / "intents.csv", rows)
+    out = tmp_path / "intents.toml"
+    learn_file(data, text_column="text", label_column="label", out=out)
+    parsed = tomllib.loads(out.read_text(encoding="utf-8"))
+    assert "intent" in parsed and "category" not in parsed
+    lexicon = read_lexicon(out)
+    assert lexicon.intents["thanks"] and not lexicon.categories
+
+
+def test_hand_written_weights_win_when_merged() -> None:
+    hand = Lexicon(intents={}, categories={"repair": {"漏水": 5.0}})
+    learned = Lexicon(intents={}, categories={"repair": {"漏水": 0.3, "水管": 1.2}})
+    merged = hand.merged(learned)
+    assert merged.categories["repair"] == {"漏水": 5.0, "水管": 1.2}
+
+
+def test_evaluate_counts_like_a_classifier_report() -> None:
+    gold = ["a", "a", "a", "b", "b", "c"]
+    predicted = ["a", "a", "b", "b", "b", "a"]
+    report = evaluate(gold, predicted, [0.9, 0.8, 0.99, 0.7, 0.6, 0.5], ["t"] * 6)
+    scores = {c.label: c for c in report.per_class}
+    assert scores["a"].precision == pytest.approx(2 / 3)
+    assert scores["a"].recall == pytest.approx(2 / 3)
+    assert scores["b"].precision == pytest.approx(2 / 3) and scores["b"].recall == 1.0
+    assert scores["c"].f1 == 0.0
+    assert report.accuracy == pytest.approx(4 / 6)
+    assert report.macro_f1 == pytest.approx((2 / 3 + 0.8 + 0.0) / 3)
+    assert report.confusion == ((2, 1, 0), (0, 2, 0), (1, 0, 0))
+    assert report.mistakes[0].confidence == 0.99  # the most confident mistake first
+    assert report.to_json()["per_class"]["b"]["support"] == 2
+
+
+def test_folds_are_stratified_and_stable() -> None:
+    texts = [f"消息{i}" for i in range(30)]
+    labels = ["x"] * 20 + ["y"] * 10
+    first = folds(texts, labels, 5)
+    assert first == folds(texts, labels, 5)
+    for fold in range(5):
+        members = [labels[i] for i in range(30) if first[i] == fold]
+        assert members.count("x") == 4 and members.count("y") == 2
+    with pytest.raises(ValueError):
+        folds(texts, labels, 1)
+    assert {part(t) for t in texts} == {"dev", "test"}
+    assert all(part(t) == part(f"  {t} ") for t in texts)  # decided by the text itself
+
+
+def test_cross_validation_learns_on_other_folds(tmp_path: Path) -> None:
+    data = _write_csv(tmp_path / "train.csv", _rows())
+    report = evaluate_file(data, text_column="text", label_column="label", k=5)
+    assert report.count == len(_rows())
+    assert report.accuracy > 0.9
+    assert set(report.labels) == set(TOPICS)
+
+
+def test_keywords_cli_eval_json(tmp_path: Path) -> None:
+    data = _write_csv(tmp_path / "train.csv", _rows())
+    out = tmp_path / "lexicon.toml"
+    run = [sys.executable, "-m", "bot", "keywords"]
+    common = ["--text-column", "text", "--label-column", "label"]
+    learned = subprocess.run(
+        [*run, "learn", str(data), *common, "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert learned.returncode == 0, learned.stderr
+    evaluated = subprocess.run(
+        [*run, "eval", str(data), *common, "--lexicon", str(out), "--json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert evaluated.returncode == 0, evaluated.stderr
+    report = json.loads(evaluated.stdout)
+    assert report["accuracy"] > 0.9 and 0 < report["macro_f1"] <= 1
+    assert set(report["per_class"]) == set(TOPICS)
+    missing = subprocess.run(
+        [*run, "eval", str(data), "--text-column", "body", "--label-column", "label"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert missing.returncode == 2 and "body" in missing.stderr
+
+
+def test_live_lexicon_loads_learned_files_and_stopwords() -> None:
+    lexicon = load_lexicon()
+    assert "的" in lexicon.stopwords
+    assert lexicon.bias  # the learned community categories carry a bias per category
+    assert "的" not in lexicon.words()
+
+
+@pytest.mark.parametrize(
+    ("text", "intent", "category"),
+    [
+        ("楼道灯坏了好几天了，晚上黑乎乎的", "report", "repair"),
+        ("消防通道上停满了车", "report", "parking"),
+        ("楼道里堆了好多纸箱，怕着火", "report", "fire"),
+        ("对门的王大爷三天没见着了", "report", "elderly"),
+        ("请问2026-000099这个单子是谁在跟进", "progress", None),
+        ("撤销2026-000099，已经修好了", "cancel", None),
+        ("取消普法订阅", "unsubscribe", None),
+        ("低保怎么申请？", "faq", None),
+    ],
+)
+def test_understanding(knowledge: Live, text: str, intent: str, category: str | None) -> None:
+    found = understand(knowledge.current, text)
+    assert (found.intent, found.category) == (intent, category)
+
+
+def test_a_question_the_knowledge_base_answers_is_not_a_report(knowledge: Live) -> None:
+    kb = knowledge.current
+    report = understand(kb, "楼上漏水把我家天花板泡了，快派人来看看")
+    assert (report.intent, report.category) == ("report", "repair")
+    question = "电动车能不能推到楼道里充电？"
+    assert kb.classifier.classify(question).intent == "report"  # full of fire-hazard words
+    assert kb.faq.best_match(question).faq_id == "ebike-charging"
+    assert understand(kb, question).intent == "faq"
+    # The same words as a report, not a question: a case.
+    assert understand(kb, "有人把电动车推到楼道里充电").intent == "report"
