@@ -1,4 +1,4 @@
-"""Learned lexicons and their measurement: `keywords learn` / `keywords eval`, and understanding."""
+"""Learned lexicons and their measurement (`keywords learn` / `keywords eval`); understanding."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from knowledge.base import Live
 from knowledge.classify import Classifier, Lexicon, load_lexicon, read_lexicon
 from knowledge.evaluate import evaluate, folds, part
 from knowledge.keywords import evaluate_file, learn_file
-from knowledge.learn import learn
 from knowledge.understand import understand
 
 ROOT = Path(__file__).resolve().parents[2]
