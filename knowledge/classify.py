@@ -45,6 +45,9 @@ CATEGORIES = (
     "assistance",
     "other",
 )
+EVIDENCE_CAP = 7.0  # problem words say "report" at most this loudly against an explicit intent
+DECISIVE = 5.0  # a hand-written weight that decides an intent on its own
+ABOUT_A_CASE = ("cancel", "progress", "rate", "subscribe", "unsubscribe")
 CASE_NUMBER = re.compile(r"(?<!\d)(20\d{2})\s*[-－—]?\s*(\d{6})(?!\d)")
 MAX_GRAM = 4
 
@@ -57,6 +60,7 @@ class Lexicon:
     categories: Mapping[str, Mapping[str, float]]
     negations: frozenset[str] = frozenset()
     question_markers: tuple[str, ...] = ()
+    request_markers: tuple[str, ...] = ()  # words that ask for something to be done
     urgent: frozenset[str] = frozenset()
     names: Mapping[str, str] = field(default_factory=dict)
     bias: Mapping[str, float] = field(default_factory=dict)  # per category, from learned files
@@ -77,6 +81,7 @@ class Lexicon:
             categories=_merge_tables(self.categories, other.categories),
             negations=self.negations | other.negations,
             question_markers=self.question_markers or other.question_markers,
+            request_markers=self.request_markers or other.request_markers,
             urgent=self.urgent | other.urgent,
             names={**other.names, **self.names},
             bias={**other.bias, **self.bias},
@@ -130,6 +135,7 @@ def read_lexicon(path: Path) -> Lexicon:
         categories=categories,
         negations=negations,
         question_markers=markers,
+        request_markers=tuple(normalize(w) for w in data.get("request_markers", [])),
         urgent=frozenset(data.get("urgent", [])),
         names={**intent_names, **category_names},
         bias=bias,
@@ -338,15 +344,21 @@ class Classifier:
         if number:
             return Classification("progress", None, 0.9, keywords, number, intents)
 
-        evidence = max(
-            (v - self.lexicon.bias.get(k, 0.0) for k, v in categories.items()), default=0.0
+        evidence = min(
+            EVIDENCE_CAP,
+            max((v - self.lexicon.bias.get(k, 0.0) for k, v in categories.items()), default=0.0),
         )
         report_signal = intents.get("report", 0.0) + evidence
+        if any(intents.get(k, 0.0) >= DECISIVE for k in ABOUT_A_CASE):
+            report_signal /= 2  # "撤销我的报修": the problem words describe a case, not a new one
         combined = dict(intents)
         combined["report"] = report_signal
         if question:
-            combined["faq"] = combined.get("faq", 0.0) + 2.0
-            combined["report"] = combined["report"] - 1.0
+            # A question that asks for nothing to be done is a question even when it is
+            # full of problem words ("楼道灯坏了应该找物业还是找居委会？").
+            asks = any(m in norm for m in self.lexicon.request_markers)
+            combined["faq"] = combined.get("faq", 0.0) + (2.0 if asks else 3.0)
+            combined["report"] = combined["report"] - (1.0 if asks else 1.5)
         if intents.get("register", 0) > 0 and parse_address(norm) is not None:
             combined["register"] = combined["register"] + 3.0
         positive = {k: v for k, v in combined.items() if v > 0 and k in INTENTS}
