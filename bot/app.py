@@ -123,6 +123,7 @@ def create_app(
             if scheduler is not None:
                 await scheduler.stop()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.to_thread(wechat.close)
             if bot is not None:
                 with contextlib.suppress(Exception):
                     await bot.shutdown()

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
+import threading
 import time
 import tomllib
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -207,13 +210,36 @@ async def read_body(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
+def pipeline_threads(store: Store) -> int:
+    """Threads that run messages through the pipeline.
+
+    SQLite has one writer and every unit of work begins with BEGIN IMMEDIATE, so threads only
+    take turns; with several, the waiting ones sit in SQLite's busy handler, which sleeps up to
+    100 ms between tries while the lock may long be free, and fight over the GIL. One thread
+    queues the messages in Python instead, in arrival order. Other databases lock rows and
+    answer several messages at once."""
+    return 1 if store.dialect == "sqlite" else 8
+
+
 class Endpoint:
     """GET and POST {wechat.path}: the adapter between WeChat's HTTP and the pipeline."""
 
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
         self.codec = Codec(deps.config)
-        self.pending: set[asyncio.Task[Handled]] = set()
+        self.pending: set[asyncio.Future[Handled]] = set()
+        self.executor = ThreadPoolExecutor(
+            max_workers=pipeline_threads(deps.store), thread_name_prefix="wechat"
+        )
+
+    def close(self) -> None:
+        """Let a message being answered finish, then stop the threads."""
+        self.executor.shutdown(wait=True)
+
+    async def _run(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        """Database work off the event loop, on the pipeline's threads."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, functools.partial(fn, *args, **kwargs))
 
     async def endpoint(self, request: Request) -> Response:
         params = dict(request.query_params)
@@ -243,31 +269,77 @@ class Endpoint:
     async def _answer(
         self, incoming: Incoming, fields: dict[str, str], encrypt: bool, params: dict[str, str]
     ) -> Response:
-        task = asyncio.ensure_future(asyncio.to_thread(handle, incoming, self.deps, passive=True))
+        loop = asyncio.get_running_loop()
+        attempt = _Attempt()
+        task: asyncio.Future[Handled] = loop.run_in_executor(
+            self.executor, self._handle, incoming, attempt
+        )
         deadline = self.deps.config.server.reply_deadline_seconds
         try:
             result = await asyncio.wait_for(asyncio.shield(task), timeout=deadline)
         except TimeoutError:
-            # Too slow for WeChat's 5 seconds: say `success` now, send the answer by the API.
-            self.pending.add(task)
-            task.add_done_callback(self._late)
-            return PlainTextResponse("success")
+            if not attempt.give_up():
+                result = await task  # the reply was just being marked delivered: send it
+            else:
+                # Too slow for WeChat's 5 seconds: say `success` now, send the answer by the API.
+                self.pending.add(task)
+                task.add_done_callback(self._late)
+                return PlainTextResponse("success")
         text = result.text
-        if not text or len(text.encode("utf-8")) > 2000:
-            outbox.passive_missed(self.deps.store, result.reply_ids, self.deps.clock())
+        if not passive_fits(text):
+            if result.reply_ids:
+                await self._run(
+                    outbox.passive_missed, self.deps.store, result.reply_ids, self.deps.clock()
+                )
             return PlainTextResponse("success")
-        outbox.passive_delivered(self.deps.store, result.reply_ids, self.deps.clock())
         return Response(
             self.codec.reply(fields, text, encrypt, params), media_type="application/xml"
         )
 
-    def _late(self, task: asyncio.Task[Handled]) -> None:
+    def _handle(self, incoming: Incoming, attempt: _Attempt) -> Handled:
+        """On a pipeline thread: answer, and while still in time mark the reply delivered in
+        the same turn (one trip through the thread instead of two)."""
+        result = handle(incoming, self.deps, passive=True)
+        if result.reply_ids and passive_fits(result.text) and attempt.deliver():
+            outbox.passive_delivered(self.deps.store, result.reply_ids, self.deps.clock())
+        return result
+
+    def _late(self, task: asyncio.Future[Handled]) -> None:
         self.pending.discard(task)
         if task.cancelled() or task.exception() is not None:
             return
         ids = task.result().reply_ids
-        with contextlib.suppress(Exception):  # the outbox sweep releases them anyway
-            outbox.passive_missed(self.deps.store, ids, self.deps.clock())
+        if ids:
+            with contextlib.suppress(Exception):  # the outbox sweep releases them anyway
+                self.executor.submit(
+                    outbox.passive_missed, self.deps.store, ids, self.deps.clock()
+                )
+
+
+def passive_fits(text: str) -> bool:
+    """Whether an answer can go back as the passive reply (WeChat takes up to 2048 bytes)."""
+    return bool(text) and len(text.encode("utf-8")) <= 2000
+
+
+class _Attempt:
+    """Who decides a message's fate at the deadline: the pipeline thread, about to mark the
+    passive reply delivered, or the event loop, about to answer `success` instead."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._state = "running"  # running -> delivering | late
+
+    def deliver(self) -> bool:
+        with self._lock:
+            if self._state == "running":
+                self._state = "delivering"
+            return self._state == "delivering"
+
+    def give_up(self) -> bool:
+        with self._lock:
+            if self._state == "running":
+                self._state = "late"
+            return self._state == "late"
 
 
 # -- outbound -----------------------------------------------------------------------------------
