@@ -29,7 +29,7 @@ from knowledge.base import KnowledgeBase, load  # noqa: E402
 from knowledge.classify import Classifier  # noqa: E402
 from knowledge.evaluate import DEV, TEST, evaluate, folds, part, read_labelled  # noqa: E402
 from knowledge.keywords import live_classifier  # noqa: E402
-from knowledge.learn import learn  # noqa: E402
+from knowledge.learn import Settings, learn  # noqa: E402
 from knowledge.understand import understand  # noqa: E402
 
 TIPDM = ROOT.parent / "shared" / "data" / "tipdm2020c" / "train.csv"
@@ -57,13 +57,48 @@ def lexicon_predict(
     train_tokens: list[list[str]],
     train_labels: list[str],
     test_texts: list[str],
+    settings: Settings | None = None,
 ) -> list[tuple[str, float]]:
-    learned = learn(train_tokens, train_labels, negations=live.lexicon.negations).lexicon()
+    learned = learn(
+        train_tokens,
+        train_labels,
+        negations=live.lexicon.negations,
+        stopwords=live.lexicon.stopwords,
+        settings=settings,
+    ).lexicon()
     model = Classifier(learned, live.tokenizer)
     return [model.categorize(text) for text in test_texts]
 
 
-def tipdm(folds_k: int) -> None:
+GRID = [Settings(l1=l1, lead=lead) for l1 in (0.5, 1.0, 2.0) for lead in (0, 20)]
+
+
+def cross_validate(
+    live: Classifier,
+    texts: list[str],
+    gold: list[str],
+    tokens: dict[str, list[str]],
+    fold_of: list[int],
+    *,
+    settings: Settings | None,
+) -> list[tuple[str, float]]:
+    predicted = [("", 0.0)] * len(texts)
+    for fold in sorted(set(fold_of)):
+        train = [i for i in range(len(texts)) if fold_of[i] != fold]
+        held = [i for i in range(len(texts)) if fold_of[i] == fold]
+        found = lexicon_predict(
+            live,
+            [tokens[texts[i]] for i in train],
+            [gold[i] for i in train],
+            [texts[i] for i in held],
+            settings,
+        )
+        for i, one in zip(held, found, strict=True):
+            predicted[i] = one
+    return predicted
+
+
+def tipdm(folds_k: int, tune: bool) -> None:
     if not TIPDM.exists():
         print(f"tipdm: {TIPDM} not found, skipped")
         return
@@ -79,19 +114,24 @@ def tipdm(folds_k: int) -> None:
     texts = [text for text, _ in dev]
     gold = [label for _, label in dev]
     fold_of = folds(texts, gold, folds_k)
-    lexicon_pred = [("", 0.0)] * len(dev)
+    settings = Settings()
+    if tune:
+        print(f"  tuning the learner on {folds_k} dev folds:")
+        best = -1.0
+        for candidate in GRID:
+            found = cross_validate(live, texts, gold, tokens, fold_of, settings=candidate)
+            score = evaluate(gold, [p for p, _ in found], [c for _, c in found], texts).macro_f1
+            print(f"    l1 {candidate.l1:<4} lead {candidate.lead:<3} macro-F1 {score:.3f}")
+            if score > best:
+                best, settings = score, candidate
+        print(f"  chosen: l1 {settings.l1}, lead {settings.lead}")
+    lexicon_pred = cross_validate(live, texts, gold, tokens, fold_of, settings=settings)
     svm_pred = [""] * len(dev)
     for fold in range(folds_k):
         train = [i for i in range(len(dev)) if fold_of[i] != fold]
         held = [i for i in range(len(dev)) if fold_of[i] == fold]
         train_tokens = [tokens[texts[i]] for i in train]
         train_labels = [gold[i] for i in train]
-        for i, found in zip(
-            held,
-            lexicon_predict(live, train_tokens, train_labels, [texts[i] for i in held]),
-            strict=True,
-        ):
-            lexicon_pred[i] = found
         for i, label in zip(
             held,
             svm_predict(train_tokens, train_labels, [tokens[texts[i]] for i in held]),
@@ -107,7 +147,7 @@ def tipdm(folds_k: int) -> None:
     test_texts = [text for text, _ in test]
     test_gold = [label for _, label in test]
     dev_tokens = [tokens[text] for text in texts]
-    lexicon_test = lexicon_predict(live, dev_tokens, gold, test_texts)
+    lexicon_test = lexicon_predict(live, dev_tokens, gold, test_texts, settings)
     svm_test = svm_predict(dev_tokens, gold, [tokens[text] for text in test_texts])
     lex = evaluate(
         test_gold, [p for p, _ in lexicon_test], [c for _, c in lexicon_test], test_texts
@@ -178,13 +218,14 @@ def main() -> int:
     args = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     args.add_argument("--folds", type=int, default=5)
     args.add_argument("--skip-tipdm", action="store_true")
+    args.add_argument("--tune", action="store_true", help="choose the learner's settings on folds")
     options = args.parse_args()
     kb = load()
     live = kb.classifier
     community(kb)
     latency(live)
     if not options.skip_tipdm:
-        tipdm(options.folds)
+        tipdm(options.folds, options.tune)
     return 0
 
 
