@@ -54,12 +54,14 @@ def answer_question(req: Request, ctx: Context) -> list[Outgoing]:
     index = ctx.kb.faq
     match = index.best_match(req.text)
     last = req.state_data.get("faq_id") if req.state == LAST_FAQ else None
-    if match.faq_id is None and last and _is_follow_up(req.text):
-        entry = index.entries.get(last)
-        if entry is not None:
-            follow = index.best_match(f"{entry.title} {req.text}")
-            if follow.faq_id == last:
-                return [ctx.reply(_detail(ctx, entry))]
+    entry = index.entries.get(last) if last and _is_follow_up(req.text) else None
+    if entry is not None:
+        # "那要带什么材料" continues the last topic unless it clearly names another one.
+        follow = index.best_match(f"{entry.title} {req.text}")
+        if follow.faq_id == entry.id and (
+            match.faq_id in (None, entry.id) or follow.score >= match.score
+        ):
+            return [ctx.reply(_detail(ctx, entry))]
     if match.faq_id is None:
         text = ctx.say("resident.faq_unknown")
         if match.best_id and match.score >= index.threshold * 0.6:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from knowledge.classify import Classifier, Lexicon, load_lexicon
-from knowledge.faq import FaqEntry, FaqIndex, load_entries, load_synonyms
+from knowledge.faq import FaqEntry, FaqIndex, load_entries, load_matching, load_synonyms
 from knowledge.replies import Replies
 from knowledge.text import default_tokenizer
 
@@ -35,6 +35,7 @@ def load(root: Path = HERE, *, faq_threshold: float = 0.5) -> KnowledgeBase:
         threshold=faq_threshold,
         tokenizer=tokenizer,
         synonyms=load_synonyms(root / "synonyms.toml"),
+        matching=load_matching(root / "matching.toml"),
     )
     return KnowledgeBase(
         lexicon=lexicon,

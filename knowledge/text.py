@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import re
 import threading
 import unicodedata
@@ -69,6 +70,24 @@ class Tokenizer:
             if len(word) > 1 and " " not in word and word not in self._extra:
                 self._jieba.add_word(word, freq=20000)
                 self._extra.add(word)
+
+    def known(self, word: str) -> bool:
+        """Whether jieba's dictionary (with the user dictionary and added words) has the word."""
+        self._ensure()
+        return bool(self._jieba.FREQ.get(word, 0))
+
+    def information(self, word: str) -> float:
+        """How surprising a word is in general Chinese (-log frequency in jieba's dictionary).
+
+        A word jieba does not know scores as its rarest known character; one with no known
+        character (a Latin code, a rare name) as a word seen once.
+        """
+        self._ensure()
+        total = float(self._jieba.total)
+        freq = self._jieba.FREQ.get(word, 0)
+        if not freq and len(word) > 1:
+            freq = min((f for f in map(self._jieba.FREQ.get, word) if f), default=0)
+        return math.log(total / max(freq, 1))
 
     def cut(self, text: str) -> list[str]:
         """Tokens of normalized text, without whitespace or punctuation-only tokens."""

@@ -1,0 +1,183 @@
+"""Question matching: how much of a question's information one group of phrasings covers.
+
+A query word weighs what it tells: its surprise in general Chinese (jieba's word frequencies)
+above a floor, times how few groups in the index use it. Filler words weigh nothing. A group
+scores the share of the query's weight that its phrasings contain, half over all of the group's
+phrasings and half over its single best one; a small constant in the denominator keeps short,
+uninformative questions from scoring high. Words the index does not know are corrected when a
+common slip (a confusable character) turns them into one it does.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from knowledge.text import Tokenizer, default_tokenizer
+
+
+@dataclass(frozen=True)
+class Tuning:
+    floor: float = 5.0  # information (nats) below which a word says nothing about the topic
+    smoothing: float = 2.0  # added to the query's weight: short vague questions score lower
+    sentence_share: float = 0.3  # weight of the best single phrasing against the whole group
+    shortlist: int = 8  # groups whose single phrasings are scored
+    unknown: float = 1.0  # weight of a word no phrasing uses, against one that only one group uses
+    ceiling: float = 12.0  # information above this (rare words, codes) counts as this
+    centrality: float = 0.9  # how much a word counts less when few of a group's phrasings use it
+
+
+@dataclass
+class Matcher:
+    """An index of groups (FAQ entries) of phrasings, scored by weighted coverage of the query."""
+
+    tokenizer: Tokenizer = field(default_factory=default_tokenizer)
+    synonyms: Mapping[str, str] = field(default_factory=dict)
+    fillers: frozenset[str] = frozenset()
+    confusions: Mapping[str, str] = field(default_factory=dict)  # character → its usual slips
+    tuning: Tuning = field(default_factory=Tuning)
+    groups: dict[str, frozenset[str]] = field(default_factory=dict)
+    sentences: dict[str, list[frozenset[str]]] = field(default_factory=dict)
+    postings: dict[str, list[tuple[str, float]]] = field(default_factory=dict)  # → (group, share)
+    slips: dict[str, str] = field(default_factory=dict)  # misspelt word → indexed word
+    _spread: dict[str, float] = field(default_factory=dict)
+
+    def add_words(self, words: Iterable[str]) -> None:
+        self.tokenizer.add_words(words)
+
+    def terms(self, text: str) -> list[str]:
+        """Words of a text with synonyms and slips replaced by the canonical word, and the
+        known words inside long words ("居民医保" also gives "医保") so that compounds match."""
+        return [term for term, _ in self._expand(self._words(text))]
+
+    def _words(self, text: str) -> list[str]:
+        tokens = [self.synonyms.get(t, t) for t in self.tokenizer.cut(text)]
+        return self._correct(tokens) if self.slips else tokens
+        return [term for term, _ in self._expand(tokens)]
+
+    def _expand(self, tokens: list[str]) -> list[tuple[str, bool]]:
+        """Each word, and whether it is an unindexed long word that its parts stand for."""
+        out: list[tuple[str, bool]] = []
+        for token in tokens:
+            inner = self._inner(token) if len(token) > 2 else []
+            if not self._framed(token):
+                out.append((token, bool(inner) and token not in self.postings))
+            out.extend((part, False) for part in inner)
+        return out
+
+    def _framed(self, token: str) -> bool:
+        """A question frame around a word ("怎么办理", "要什么"): its parts carry the meaning."""
+        return token in self.fillers or any(
+            len(f) > 1 and len(token) > len(f) and (token.startswith(f) or token.endswith(f))
+            for f in self.fillers
+        )
+
+    def _inner(self, token: str) -> list[str]:
+        found = []
+        for size in (2, 3):
+            for i in range(len(token) - size + 1):
+                part = token[i : i + size]
+                if part != token and self.tokenizer.known(part):
+                    found.append(self.synonyms.get(part, part))
+        return found
+
+    def index(
+        self, groups: Mapping[str, Sequence[str]], extra: Mapping[str, Sequence[str]]
+    ) -> None:
+        """Index each group's phrasings; `extra` words (keywords) count as in every phrasing."""
+        for key, texts in groups.items():
+            bonus = frozenset(t for word in extra.get(key, ()) for t in self.terms(word))
+            phrasings = [frozenset(self.terms(text)) | bonus for text in texts]
+            self.sentences[key] = phrasings
+            self.groups[key] = frozenset().union(bonus, *phrasings)
+        for key, words in self.groups.items():
+            phrasings = self.sentences[key]
+            for word in sorted(words):
+                share = sum(word in p for p in phrasings) / len(phrasings)
+                self.postings.setdefault(word, []).append((key, share))
+        n = len(self.groups)
+        top = math.log((n + 1) / 0.5)
+        self._spread = {
+            w: math.log((n + 1) / (len(k) + 0.5)) / top for w, k in self.postings.items()
+        }
+        self.slips = self._slip_table()
+
+    def weight(self, term: str) -> float:
+        """What a query word tells about the topic: 0 for fillers and very common words."""
+        if term in self.fillers:
+            return 0.0
+        info = self.tokenizer.information(term)
+        spread = self._spread.get(term, self.tuning.unknown)
+        return max(0.0, min(info, self.tuning.ceiling) - self.tuning.floor) * spread
+
+    def query(self, text: str) -> dict[str, float]:
+        """Distinct query words and their weights (a long word its parts stand for weighs 0)."""
+        weights: dict[str, float] = {}
+        for term, compound in self._expand(self._words(text)):
+            if term not in weights or compound:
+                weights[term] = 0.0 if compound else self.weight(term)
+        return weights
+
+    def scores(self, text: str, *, only: Iterable[str] | None = None) -> dict[str, float]:
+        """The shortlisted groups' scores in [0, 1): the share of the query's weight covered."""
+        weights = self.query(text)
+        total = sum(weights.values()) + self.tuning.smoothing
+        central = self.tuning.centrality
+        rank: dict[str, float] = {}
+        whole: dict[str, float] = {}
+        wanted = None if only is None else set(only)
+        for term, w in weights.items():
+            if w <= 0.0:
+                continue
+            for key, share in self.postings.get(term, ()):
+                if wanted is not None and key not in wanted:
+                    continue
+                whole[key] = whole.get(key, 0.0) + w
+                rank[key] = rank.get(key, 0.0) + w * (1 - central + central * share)
+        shortlist = heapq.nlargest(self.tuning.shortlist, rank, key=rank.__getitem__)
+        mix = self.tuning.sentence_share
+        hits = [(t, w) for t, w in weights.items() if w > 0.0]
+        result: dict[str, float] = {}
+        top = 1.0
+        for key in shortlist:
+            best = max(
+                (sum(w for t, w in hits if t in s) for s in self.sentences[key]), default=0.0
+            )
+            # The ranking decides the order; the coverage is the confidence, kept in that order.
+            top = min(top, ((1 - mix) * whole[key] + mix * best) / total)
+            result[key] = top
+        return result
+
+    def _slip_table(self) -> dict[str, str]:
+        """Each indexed word with one character swapped for a usual slip, when that is no word."""
+        table: dict[str, str] = {}
+        for word in self.groups_vocabulary():
+            if len(word) < 2:
+                continue
+            for i, char in enumerate(word):
+                for slip in self.confusions.get(char, ""):
+                    wrong = word[:i] + slip + word[i + 1 :]
+                    if wrong not in self.postings and not self.tokenizer.known(wrong):
+                        table.setdefault(wrong, word)
+        return table
+
+    def groups_vocabulary(self) -> list[str]:
+        return sorted(self.postings)
+
+    def _correct(self, tokens: list[str]) -> list[str]:
+        """Replace a misspelt word, or two or three pieces jieba cut it into, by the real word."""
+        out: list[str] = []
+        i = 0
+        while i < len(tokens):
+            for width in (3, 2, 1):
+                piece = "".join(tokens[i : i + width])
+                if i + width <= len(tokens) and piece in self.slips:
+                    out.append(self.slips[piece])
+                    i += width
+                    break
+            else:
+                out.append(tokens[i])
+                i += 1
+        return out
