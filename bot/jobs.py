@@ -22,8 +22,7 @@ def run(deps: Deps, job: Job) -> int:
     with deps.store.unit() as tx:
         ctx = Context(tx=tx, kb=deps.knowledge.current, config=deps.config, now=now)
         out = job(ctx)
-        for item in out:
-            delivery.queue(tx, item, status=outbox.PENDING, now=now)
+        delivery.queue_many(tx, out, status=outbox.PENDING, now=now)
     return len(out)
 
 
@@ -36,19 +35,32 @@ def sweep(deps: Deps) -> int:
 
 
 def weekly_report(deps: Deps) -> int:
-    """Last week's figures to every admin in Telegram, once per week whatever the restarts."""
+    """Last week's figures to every admin in Telegram, once per week whatever the restarts.
+
+    The figures are computed in a read-only transaction, which on SQLite holds no write lock:
+    messages arriving meanwhile are recorded at once instead of waiting seconds for a district's
+    report. Only the week's marker and the notices are written, in a short unit that checks the
+    marker again (two processes may both compute the report; one sends it)."""
     from handlers import rates, workflow
     from storage import roster, settings
 
-    def job(ctx: Context) -> list[Outgoing]:
+    now = deps.clock()
+    kb = deps.knowledge.current
+    week, _, _ = rates.week_bounds(None, deps.config.tz, now)
+    marker = f"weekly_report:{week}"
+    with deps.store.reading() as tx:
+        if settings.get(tx, marker, now=now) is not None:
+            return 0
+        ctx = Context(tx=tx, kb=kb, config=deps.config, now=now)
         report = rates.weekly(
-            ctx.tx, ctx.config, week=None, now=ctx.now, category_names=category_names(ctx)
+            tx, deps.config, week=week, now=now, category_names=category_names(ctx)
         )
-        marker = f"weekly_report:{report['week']}"
+        text = rates.summary_text(ctx, report)
+
+    def job(ctx: Context) -> list[Outgoing]:
         if settings.get(ctx.tx, marker, now=ctx.now) is not None:
             return []
         settings.put(ctx.tx, marker, ctx.now.isoformat(), expires_at=None)
-        text = rates.summary_text(ctx, report)
         return [
             o
             for admin in roster.workers_with_role(ctx.tx, "admin")

@@ -64,6 +64,20 @@ def queue(
     return row.id
 
 
+def queue_many(tx: Tx, items: list[Outgoing], *, status: str, now: datetime) -> int:
+    """A job's notices in one batched insert (no ids: use `queue` when the id is needed)."""
+    rows = [
+        {
+            "channel": item.channel.value,
+            "recipient_id": item.recipient_id,
+            "text": item.text,
+            "payload": payload_of(item),
+        }
+        for item in items
+    ]
+    return outbox.enqueue_many(tx, rows, status=status, now=now)
+
+
 def passive_delivered(store: Store, ids: list[int], now: datetime) -> None:
     if ids:
         with store.unit() as tx:

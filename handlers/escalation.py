@@ -10,7 +10,7 @@ from handlers.context import Context
 from handlers.limits import Alarm
 from storage import cases, roster
 from storage.lifecycle import Action
-from storage.models import Case
+from storage.models import Case, Worker
 
 
 def _text(ctx: Context, case: Case, alarm: Alarm) -> str:
@@ -31,29 +31,57 @@ def _text(ctx: Context, case: Case, alarm: Alarm) -> str:
     return ctx.say("worker.escalate_admin", **fields)
 
 
-def _recipients(ctx: Context, case: Case, alarm: Alarm) -> list:  # type: ignore[type-arg]
-    if alarm in (Alarm.ACCEPT_REMIND, Alarm.RESOLVE_REMIND):
-        return [roster.worker(ctx.tx, case.assignee_id)] if case.assignee_id else []
-    if alarm in (Alarm.ACCEPT_LEADER, Alarm.RESOLVE_LEADER):
-        return workflow.leaders_of(ctx, case.grid_id)
-    return roster.workers_with_role(ctx.tx, "admin")
+class _Recipients:
+    """Who hears of an alarm. Within one run, a grid's leaders are looked up once per grid and
+    the admins once: a run of `batch` cases sends at most (alarms fired) x (admins) admin
+    notices, and the admins are the committee's staff, a few dozen at most."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.leaders: dict[str | None, list[Worker]] = {}
+        self.admins: list[Worker] | None = None
+
+    def __call__(self, case: Case, alarm: Alarm) -> list[Worker]:
+        ctx = self.ctx
+        if alarm in (Alarm.ACCEPT_REMIND, Alarm.RESOLVE_REMIND):
+            owner = roster.worker(ctx.tx, case.assignee_id) if case.assignee_id else None
+            return [owner] if owner else []
+        if alarm in (Alarm.ACCEPT_LEADER, Alarm.RESOLVE_LEADER):
+            if case.grid_id not in self.leaders:
+                self.leaders[case.grid_id] = workflow.leaders_of(ctx, case.grid_id)
+            return self.leaders[case.grid_id]
+        if self.admins is None:
+            self.admins = roster.workers_with_role(ctx.tx, "admin")
+        return self.admins
 
 
 def sweep_alarms(ctx: Context, *, batch: int = 200) -> list[Outgoing]:
-    """Fire every due alarm once: the bit is set in the same transaction as the notices."""
+    """Fire every due alarm once: the bit is set in the same transaction as the notices
+    (bot.jobs.run queues them before it commits), so a restart neither repeats nor loses one."""
     out: list[Outgoing] = []
     config = ctx.config
-    for case in cases.alarms_due(ctx.tx, now=ctx.now, limit=batch):
-        for alarm in limits.due_alarms(case, config.limits, config.tz, ctx.now):
-            case.alarms |= int(alarm)
-            text = _text(ctx, case, alarm)
-            kind = "remind" if alarm in (Alarm.ACCEPT_REMIND, Alarm.RESOLVE_REMIND) else "escalate"
-            cases.add_event(
-                ctx.tx, case, actor="system", kind=kind, now=ctx.now, note=alarm.name or ""
-            )
-            for person in _recipients(ctx, case, alarm):
-                out += workflow.to_worker(person, text)
-        limits.schedule(case, config.limits, config.tz)
+    recipients = _Recipients(ctx)
+    due = cases.alarms_due(ctx.tx, now=ctx.now, limit=batch)
+    # The loop only reads the roster, never cases or events: no autoflush per lookup. The
+    # cases' new alarm state and the events go in together at the next flush (the notices'
+    # insert or the commit), batched, in this same transaction.
+    with ctx.tx.session.no_autoflush:
+        for case in due:
+            for alarm in limits.due_alarms(case, config.limits, config.tz, ctx.now):
+                case.alarms |= int(alarm)
+                text = _text(ctx, case, alarm)
+                remind = alarm in (Alarm.ACCEPT_REMIND, Alarm.RESOLVE_REMIND)
+                cases.add_event(
+                    ctx.tx,
+                    case,
+                    actor="system",
+                    kind="remind" if remind else "escalate",
+                    now=ctx.now,
+                    note=alarm.name or "",
+                )
+                for person in recipients(case, alarm):
+                    out += workflow.to_worker(person, text)
+            limits.schedule(case, config.limits, config.tz)
     return out
 
 

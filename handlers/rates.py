@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -55,6 +55,10 @@ class Figures:
     return_rate: float | None = None  # 回退率
     median_accept_minutes: float | None = None
     median_resolve_hours: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready (scalars only: no deep copy as dataclasses.asdict makes)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
 def figures(key: str, name: str, rows: Iterable[Any], weights: Rates, now: datetime) -> Figures:
@@ -129,7 +133,7 @@ def weekly(
     result: dict[str, Any] = {"week": label, "from": start.isoformat(), "to": end.isoformat()}
     total = figures("total", "", rows, config.rates, now)
     total.overdue = sum(late.values())
-    result["total"] = asdict(total)
+    result["total"] = total.as_dict()
     for kind, grouped in groups.items():
         items = []
         for key in sorted(grouped):
@@ -138,7 +142,7 @@ def weekly(
                 item.overdue = sum(n for (g, _), n in late.items() if (g or "-") == key)
             if kind == "worker":
                 item.overdue = sum(n for (_, a), n in late.items() if (a or "-") == key)
-            items.append(asdict(item))
+            items.append(item.as_dict())
         result[f"by_{kind}"] = items
     return result
 

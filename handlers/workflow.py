@@ -109,12 +109,10 @@ def leaders_of(ctx: Context, grid_id: str | None) -> list[Worker]:
     return roster.workers_with_role(ctx.tx, "leader")
 
 
+ASSIGN_BUTTONS = 8
+
+
 def assign_buttons(ctx: Context, case: Case) -> tuple[Button, ...]:
-    """One button per candidate worker (the grid's first, then the others)."""
-    candidates = roster.workers_with_role(ctx.tx, "worker")
-    if case.grid_id:
-        own = {w.id for w in roster.grid_workers(ctx.tx, case.grid_id, "own")}
-        candidates.sort(key=lambda w: (w.id not in own, w.id))
-    return tuple(
-        Button(w.name, f"case:to:{case.id}:{w.id}") for w in candidates[:8] if not w.on_leave
-    )
+    """One button per candidate worker on duty (the grid's own first, then the others)."""
+    candidates = roster.assignable(ctx.tx, case.grid_id, limit=ASSIGN_BUTTONS)
+    return tuple(Button(w.name, f"case:to:{case.id}:{w.id}") for w in candidates)

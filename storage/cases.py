@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import case as sql_case
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -88,8 +89,9 @@ def add_event(
         to_status=to_status,
         note=note,
     )
+    # no flush: the row goes in with the session's next flush (a query's autoflush, or the
+    # commit), batched with the others; nobody needs its id before then
     tx.session.add(event)
-    tx.session.flush()
     return event
 
 
@@ -205,14 +207,18 @@ def by_id(tx: Tx, case_id: int) -> Case | None:
 
 
 def for_assignee(tx: Tx, *, worker_id: str, limit: int = 20) -> list[Case]:
-    """A worker's open cases, most urgent deadline first."""
+    """A worker's open cases, soonest deadline first (to accept while assigned, to resolve
+    while in progress; cases without one last), then the newest first."""
+    due = sql_case(
+        (Case.status == Status.IN_PROGRESS.value, Case.resolve_due_at), else_=Case.accept_due_at
+    )
     query = (
         select(Case)
         .where(
             Case.assignee_id == worker_id,
             Case.status.in_([Status.ASSIGNED.value, Status.IN_PROGRESS.value]),
         )
-        .order_by(Case.created_at.desc())
+        .order_by(due.is_(None), due, Case.created_at.desc(), Case.id.desc())
         .limit(limit)
     )
     return list(tx.session.scalars(query))

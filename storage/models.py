@@ -90,6 +90,9 @@ class WorkerGrid(Base):
     """A worker's tie to a grid: owns it, backs it up, or leads it."""
 
     __tablename__ = "worker_grids"
+    # who owns, backs up or leads a grid (roster.grid_workers): the primary key starts with
+    # worker_id, so without this index that lookup walks every worker
+    __table_args__ = (Index("ix_worker_grids_grid_relation", "grid_id", "relation"),)
     worker_id: Mapped[str] = mapped_column(ForeignKey("workers.id"), primary_key=True)
     grid_id: Mapped[str] = mapped_column(ForeignKey("grids.id"), primary_key=True)
     relation: Mapped[str] = mapped_column(String(16), primary_key=True)  # own | backup | lead

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 
 from storage.models import OutboxMessage
 from storage.store import Tx
@@ -44,6 +44,29 @@ def enqueue(
     tx.session.add(row)
     tx.session.flush()
     return row
+
+
+def enqueue_many(tx: Tx, rows: list[dict[str, Any]], *, status: str, now: datetime) -> int:
+    """Many messages at once (a job's notices): one batched INSERT, no ids handed back.
+    Each row has channel, recipient_id, text and payload."""
+    if rows:
+        tx.session.execute(
+            insert(OutboxMessage),
+            [
+                {
+                    "inbound_id": None,
+                    "is_reply": False,
+                    "attempts": 0,
+                    "last_error": "",
+                    **row,
+                    "status": status,
+                    "due_at": now,
+                    "created_at": now,
+                }
+                for row in rows
+            ],
+        )
+    return len(rows)
 
 
 def replies_for(tx: Tx, inbound_id: int) -> list[OutboxMessage]:

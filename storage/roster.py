@@ -198,6 +198,32 @@ def workers_with_role(tx: Tx, role: str) -> list[Worker]:
     return list(tx.session.scalars(query))
 
 
+def assignable(tx: Tx, grid_id: str | None, *, limit: int) -> list[Worker]:
+    """Up to `limit` grid workers a case can go to, on duty only: the grid's own first, then
+    the others by id (two small queries, not the whole district's staff)."""
+    available = (Worker.role == "worker", Worker.active.is_(True), Worker.on_leave.is_(False))
+    own: list[Worker] = []
+    if grid_id:
+        own = list(
+            tx.session.scalars(
+                select(Worker)
+                .join(WorkerGrid, WorkerGrid.worker_id == Worker.id)
+                .where(WorkerGrid.grid_id == grid_id, WorkerGrid.relation == "own", *available)
+                .order_by(Worker.id)
+                .limit(limit)
+            )
+        )
+    if len(own) >= limit:
+        return own
+    others = tx.session.scalars(
+        select(Worker)
+        .where(*available, Worker.id.not_in([w.id for w in own]))
+        .order_by(Worker.id)
+        .limit(limit - len(own))
+    )
+    return [*own, *others]
+
+
 def worker_by_telegram(tx: Tx, telegram_id: int) -> Worker | None:
     return tx.session.scalar(select(Worker).where(Worker.telegram_id == telegram_id))
 

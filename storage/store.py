@@ -8,12 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError as _IntegrityError
 from sqlalchemy.exc import OperationalError as _OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+READ_ONLY = "community_bot_read_only"  # an execution option: see Store.reading
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 IntegrityError = _IntegrityError
@@ -36,6 +37,11 @@ class Store:
         self.url = url
         self.engine = make_engine(url, busy_timeout_ms=busy_timeout_ms, echo=echo)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._readers = sessionmaker(
+            self.engine.execution_options(**{READ_ONLY: True}),
+            expire_on_commit=False,
+            autoflush=False,
+        )
 
     @property
     def dialect(self) -> str:
@@ -46,6 +52,20 @@ class Store:
         """A transaction: committed when the block ends, rolled back when it raises."""
         with self._sessions() as session, session.begin():
             yield Tx(session)
+
+    @contextmanager
+    def reading(self) -> Iterator[Tx]:
+        """A read-only transaction, always rolled back. On SQLite it begins DEFERRED, so it
+        takes no write lock and (WAL) runs beside a writer on its own snapshot; on PostgreSQL
+        it is READ ONLY. For long reads such as the weekly report."""
+        with self._readers() as session:
+            session.begin()
+            try:
+                if self.dialect == "postgresql":
+                    session.execute(text("SET TRANSACTION READ ONLY"))
+                yield Tx(session)
+            finally:
+                session.rollback()
 
     def migrate(self) -> None:
         """Bring the schema to the newest Alembic revision."""
@@ -92,6 +112,8 @@ def make_engine(url: str, *, busy_timeout_ms: int = 5000, echo: bool = False) ->
     def _on_begin(conn: Any) -> None:
         # Every unit of work reads then writes: take the write lock up front so two writers
         # never deadlock on a lock upgrade (SQLite's answer to SELECT ... FOR UPDATE).
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Store.reading() only reads: a deferred BEGIN takes no lock.
+        read_only = conn.get_execution_options().get(READ_ONLY, False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine

@@ -147,3 +147,34 @@ def test_silence_after_resolution_closes_the_case(deps: Deps, clock) -> None:
     jobs.sweep(deps)
     with deps.store.unit() as tx:
         assert cases.by_number(tx, number).status == "closed"
+
+
+def test_one_run_over_many_cases_tells_each_recipient_once_per_alarm(deps: Deps, clock) -> None:
+    """After a downtime several cases are due in the same run: each alarm of each case reaches
+    the owner, the leader or every admin once (recipients are looked up once a run), and the
+    notices are queued in the same transaction as the alarm bits: a second run adds nothing."""
+    _telegram(deps)
+    with deps.store.unit() as tx:
+        tx.session.add(Worker(id="a02", name="刘洋", role="admin", telegram_id=3002))
+    clock.now = local(2026, 11, 23, 9, 0)
+    for text in ("3号楼电梯坏了", "2号楼楼道灯坏了", "1号楼门禁坏了"):
+        send(deps, text, sender=f"resident-{text[0]}")
+    clock.now = local(2026, 11, 23, 17, 0)  # nobody swept all day: every alarm is due
+    jobs.sweep(deps)
+    jobs.sweep(deps)
+    assert sum("⏰" in t for t in _notices(deps, 1001)) == 3
+    assert sum("已超过签收时限" in t for t in _notices(deps, 2001)) == 3
+    for admin in (3001, 3002):
+        assert sum("超过签收时限一倍" in t for t in _notices(deps, admin)) == 3
+    with deps.store.unit() as tx:
+        rows = [
+            r
+            for r in tx.session.scalars(select(OutboxMessage))
+            if "⏰" in r.text or "超过" in r.text
+        ]
+        assert len(rows) == 12
+        assert {(r.channel, r.status, r.is_reply, r.inbound_id) for r in rows} == {
+            ("telegram", "pending", False, None)
+        }
+        for case in tx.session.scalars(select(Case)):
+            assert [e.kind for e in case.events].count("escalate") == 2
