@@ -14,7 +14,8 @@ What it does, in one run (figures only, nothing asserted):
 4. bench/loadgen.py (a third process) warms each up, then drives it with `--connections`
    keep-alive connections for `--seconds`, with safe-mode pushes built beforehand exactly like
    WeChat's (a mix of policy questions and reports from `--senders` residents, unique MsgIds),
-   and verifies every reply afterwards.
+   and verifies every reply afterwards; echo and ours take turns `--rounds` times and each
+   one's median round (by requests/s) is reported.
 5. Memory (VmRSS, VmHWM) of our serving process after the load.
 Targets: ours ≥ 50% of the echo's requests/s, p99 ≤ 50 ms, RSS ≤ 250 MiB, startup < 5 s.
 """
@@ -357,7 +358,7 @@ def main() -> int:
     p.add_argument("--requests", type=int, default=0, help="a fixed count instead of --seconds")
     p.add_argument("--warmup", type=float, default=3.0, help="seconds of warm-up per target")
     p.add_argument("--senders", type=int, default=1000, help="distinct residents writing")
-    p.add_argument("--rounds", type=int, default=1, help="alternate echo/ours this many times")
+    p.add_argument("--rounds", type=int, default=3, help="alternate echo/ours this many times")
     p.add_argument("--startup-runs", type=int, default=5)
     p.add_argument("--json", help="also write every figure to this file")
     p.add_argument("--keep", action="store_true", help="keep the temporary directory")

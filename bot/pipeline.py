@@ -99,6 +99,23 @@ def handle(incoming: Incoming, deps: Deps, *, passive: bool = True) -> Handled:
 def _record(incoming: Incoming, deps: Deps, now: datetime) -> int | Handled:
     """Record the message before anything else; tell a retry apart from a new message."""
     channel, external_id = incoming.channel.value, incoming.external_id
+    # Almost every message is new: insert it straight away. The unique (channel, external_id)
+    # turns a retry's insert into an IntegrityError, which rolls back this unit (it wrote
+    # nothing else), and the loop below tells a retry apart.
+    try:
+        with deps.store.unit() as tx:
+            return inbound.record(
+                tx,
+                channel=channel,
+                external_id=external_id,
+                sender_id=incoming.sender_id,
+                kind=incoming.kind.value,
+                text=incoming.text,
+                body=_body(incoming),
+                received_at=now,
+            ).id
+    except IntegrityError:
+        pass
     for _ in range(2):
         with deps.store.unit() as tx:
             seen = inbound.find(tx, channel=channel, external_id=external_id)

@@ -5,14 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from storage.models import Identity, Resident
 from storage.store import Tx
 
 
 def find_identity(tx: Tx, *, channel: str, external_id: str) -> Identity | None:
+    """The identity with its resident, in one query (every message asks for both)."""
     return tx.session.scalar(
-        select(Identity).where(Identity.channel == channel, Identity.external_id == external_id)
+        select(Identity)
+        .options(joinedload(Identity.resident))
+        .where(Identity.channel == channel, Identity.external_id == external_id)
     )
 
 
