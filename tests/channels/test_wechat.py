@@ -215,6 +215,48 @@ def test_slow_answer_says_success_then_sends_by_customer_service_api(
         assert [r.status for r in tx.session.scalars(select(OutboxMessage))] == ["sent"]
 
 
+def test_answer_being_marked_delivered_at_the_deadline_still_goes_back_passively(
+    deps: Deps, api, monkeypatch
+) -> None:
+    """The pipeline thread claimed the passive reply just before the deadline: the endpoint
+    waits for it and replies with it, instead of `success` plus a customer-service copy."""
+    from bot import outbox as delivery
+
+    server_api, api_url = api
+    d = wechat_deps(deps, api_url)
+    d = replace(
+        d, config=replace(d.config, server=replace(d.config.server, reply_deadline_seconds=0.3))
+    )
+    original = delivery.passive_delivered
+
+    def slow_mark(*args, **kwargs):
+        time.sleep(0.8)  # the deadline passes while the reply is being marked delivered
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(delivery, "passive_delivered", slow_mark)
+    platform = fake.Platform(clock=lambda: d.clock().timestamp())
+    with (
+        ServerThread(create_app(d)) as server,
+        httpx.Client(base_url=server.url, timeout=10) as client,
+    ):
+        response = push(client, platform, platform.text("oEdge", "你好"))
+        assert response.status_code == 200
+        assert "小助手" in platform.read_reply(response.text)["Content"]
+        time.sleep(1.0)  # a customer-service copy would be out by now
+    assert server_api.texts_to("oEdge") == []
+    with d.store.unit() as tx:
+        assert [r.status for r in tx.session.scalars(select(OutboxMessage))] == ["sent"]
+
+
+def test_attempt_decides_once_between_thread_and_loop() -> None:
+    first = wechat._Attempt()
+    assert first.deliver() and first.deliver()
+    assert not first.give_up()
+    second = wechat._Attempt()
+    assert second.give_up() and second.give_up()
+    assert not second.deliver()
+
+
 def test_customer_service_failures_are_retried_and_out_of_window_is_held(deps: Deps, api) -> None:
     from bot.outbox import Drainer
     from storage import outbox as outbox_store
