@@ -50,6 +50,7 @@ DECISIVE = 5.0  # a hand-written weight that decides an intent on its own
 ABOUT_A_CASE = ("cancel", "progress", "rate", "subscribe", "unsubscribe")
 CASE_NUMBER = re.compile(r"(?<!\d)(20\d{2})\s*[-－—]?\s*(\d{6})(?!\d)")
 MAX_GRAM = 4
+A_NOT_A = re.compile(r"([\u4e00-\u9fff])不\1")  # 收不收, 管不管: a yes-no question
 
 
 @dataclass(frozen=True)
@@ -167,6 +168,7 @@ class Classification:
     case_number: str | None = None
     scores: Mapping[str, float] = field(default_factory=dict)
     question: bool = False  # the message is phrased as a question
+    request: bool = False  # it asks for something to be done ("派人来看看")
 
 
 @dataclass(frozen=True)
@@ -337,7 +339,10 @@ class Classifier:
         keywords = tuple(h.word for h in hits if not h.negated)
         number_match = CASE_NUMBER.search(norm)
         number = f"{number_match.group(1)}-{number_match.group(2)}" if number_match else None
-        question = any(m in norm for m in self.lexicon.question_markers)
+        question = any(m in norm for m in self.lexicon.question_markers) or bool(
+            A_NOT_A.search(norm)
+        )
+        asks = any(m in norm for m in self.lexicon.request_markers)
 
         if number and intents.get("cancel", 0) > max(0.0, intents.get("progress", 0.0)):
             return Classification("cancel", None, 0.95, keywords, number, intents)
@@ -356,17 +361,18 @@ class Classifier:
         if question:
             # A question that asks for nothing to be done is a question even when it is
             # full of problem words ("楼道灯坏了应该找物业还是找居委会？").
-            asks = any(m in norm for m in self.lexicon.request_markers)
             combined["faq"] = combined.get("faq", 0.0) + (2.0 if asks else 3.0)
             combined["report"] = combined["report"] - (1.0 if asks else 1.5)
         if intents.get("register", 0) > 0 and parse_address(norm) is not None:
             combined["register"] = combined["register"] + 3.0
         positive = {k: v for k, v in combined.items() if v > 0 and k in INTENTS}
         if not positive:
-            return Classification("other", None, 0.0, keywords, None, combined, question)
+            return Classification("other", None, 0.0, keywords, None, combined, question, asks)
         ranked = sorted(positive.items(), key=lambda kv: -kv[1])
         intent, top = ranked[0]
         second = ranked[1][1] if len(ranked) > 1 else 0.0
         confidence = round(top / (top + second + 1.0), 3)
         category = self._best_category(categories)[0] if intent == "report" else None
-        return Classification(intent, category, confidence, keywords, None, combined, question)
+        return Classification(
+            intent, category, confidence, keywords, None, combined, question, asks
+        )

@@ -153,7 +153,7 @@ class FaqIndex:
 
     def scores(self, query: str) -> dict[str, float]:
         """The closest entries' scores: the share of the question's information they cover."""
-        return self.matcher.scores(query)
+        return self.matcher.scores(normalize(query))
 
     def best_match(self, query: str) -> Match:
         ranked = sorted(self.scores(query).items(), key=lambda kv: -kv[1])

@@ -20,13 +20,13 @@ from knowledge.text import Tokenizer, default_tokenizer
 
 @dataclass(frozen=True)
 class Tuning:
-    floor: float = 5.0  # information (nats) below which a word says nothing about the topic
-    smoothing: float = 2.0  # added to the query's weight: short vague questions score lower
+    floor: float = 3.0  # information (nats) below which a word says nothing about the topic
+    smoothing: float = 0.5  # added to the query's weight: short vague questions score lower
     sentence_share: float = 0.3  # weight of the best single phrasing against the whole group
     shortlist: int = 8  # groups whose single phrasings are scored
     unknown: float = 1.0  # weight of a word no phrasing uses, against one that only one group uses
     ceiling: float = 12.0  # information above this (rare words, codes) counts as this
-    centrality: float = 0.9  # how much a word counts less when few of a group's phrasings use it
+    centrality: float = 0.5  # how much a word counts less when few of a group's phrasings use it
 
 
 @dataclass
@@ -153,12 +153,14 @@ class Matcher:
     def _slip_table(self) -> dict[str, str]:
         """Each indexed word with one character swapped for a usual slip, when that is no word."""
         table: dict[str, str] = {}
-        for word in self.groups_vocabulary():
-            if len(word) < 2:
+        spellings = [(w, w) for w in self.groups_vocabulary()]
+        spellings += [(k, v) for k, v in self.synonyms.items() if v in self.postings]
+        for written, word in spellings:
+            if len(written) < 2:
                 continue
-            for i, char in enumerate(word):
+            for i, char in enumerate(written):
                 for slip in self.confusions.get(char, ""):
-                    wrong = word[:i] + slip + word[i + 1 :]
+                    wrong = written[:i] + slip + written[i + 1 :]
                     if wrong not in self.postings and not self.tokenizer.known(wrong):
                         table.setdefault(wrong, word)
         return table

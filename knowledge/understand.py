@@ -16,15 +16,15 @@ if TYPE_CHECKING:
     from knowledge.base import KnowledgeBase
 
 ANSWERABLE = frozenset({"report", "other"})  # intents a confident FAQ answer overrides
+CONFIDENT_REPORT = 0.5  # a question that asks for nothing is a report only above this
 
 
 def understand(kb: KnowledgeBase, text: str) -> Classification:
     found = kb.classifier.classify(text)
-    if (
-        found.intent in ANSWERABLE
-        and found.question
-        and found.case_number is None
-        and kb.faq.best_match(text).faq_id is not None
+    if found.intent not in ANSWERABLE or not found.question or found.case_number is not None:
+        return found
+    if kb.faq.best_match(text).faq_id is not None or (
+        found.intent == "report" and not found.request and found.confidence < CONFIDENT_REPORT
     ):
         return replace(found, intent="faq", category=None)
     return found
