@@ -10,10 +10,11 @@ common slip (a confusable character) turns them into one it does.
 
 from __future__ import annotations
 
-import heapq
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from knowledge.text import Tokenizer, default_tokenizer
 
@@ -43,6 +44,8 @@ class Matcher:
     postings: dict[str, list[tuple[str, float]]] = field(default_factory=dict)  # → (group, share)
     slips: dict[str, str] = field(default_factory=dict)  # misspelt word → indexed word
     _spread: dict[str, float] = field(default_factory=dict)
+    _keys: list[str] = field(default_factory=list)  # group number → group key
+    _arrays: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
     def add_words(self, words: Iterable[str]) -> None:
         self.tokenizer.add_words(words)
@@ -70,8 +73,8 @@ class Matcher:
     def _framed(self, token: str) -> bool:
         """A question frame around a word ("怎么办理", "要什么"): its parts carry the meaning."""
         return token in self.fillers or any(
-            len(f) > 1 and len(token) > len(f) and (token.startswith(f) or token.endswith(f))
-            for f in self.fillers
+            token[:size] in self.fillers or token[-size:] in self.fillers
+            for size in range(2, len(token))
         )
 
     def _inner(self, token: str) -> list[str]:
@@ -97,6 +100,15 @@ class Matcher:
             for word in sorted(words):
                 share = sum(word in p for p in phrasings) / len(phrasings)
                 self.postings.setdefault(word, []).append((key, share))
+        self._keys = list(self.groups)
+        number = {key: i for i, key in enumerate(self._keys)}
+        self._arrays = {
+            word: (
+                np.fromiter((number[k] for k, _ in pairs), dtype=np.int32, count=len(pairs)),
+                np.fromiter((s for _, s in pairs), dtype=np.float64, count=len(pairs)),
+            )
+            for word, pairs in self.postings.items()
+        }
         n = len(self.groups)
         top = math.log((n + 1) / 0.5)
         self._spread = {
@@ -125,18 +137,27 @@ class Matcher:
         weights = self.query(text)
         total = sum(weights.values()) + self.tuning.smoothing
         central = self.tuning.centrality
-        rank: dict[str, float] = {}
-        whole: dict[str, float] = {}
-        wanted = None if only is None else set(only)
+        # Postings are summed as arrays: with 10,000 entries a common word has thousands.
+        rank = np.zeros(len(self._keys))
+        whole = np.zeros(len(self._keys))
         for term, w in weights.items():
-            if w <= 0.0:
+            if w <= 0.0 or term not in self._arrays:
                 continue
-            for key, share in self.postings.get(term, ()):
-                if wanted is not None and key not in wanted:
-                    continue
-                whole[key] = whole.get(key, 0.0) + w
-                rank[key] = rank.get(key, 0.0) + w * (1 - central + central * share)
-        shortlist = heapq.nlargest(self.tuning.shortlist, rank, key=rank.__getitem__)
+            groups, shares = self._arrays[term]
+            whole[groups] += w
+            rank[groups] += w * (1 - central + central * shares)
+        if only is not None:
+            wanted = set(only)
+            keep = np.zeros(len(self._keys), dtype=bool)
+            keep[[i for i, key in enumerate(self._keys) if key in wanted]] = True
+            rank[~keep] = 0.0
+        found = np.flatnonzero(rank)
+        size = self.tuning.shortlist
+        if len(found) > size:
+            found = found[np.argpartition(-rank[found], size - 1)[:size]]
+        found = found[np.argsort(-rank[found], kind="stable")]
+        shortlist = [self._keys[i] for i in found]
+        whole_of = {self._keys[i]: float(whole[i]) for i in found}
         mix = self.tuning.sentence_share
         hits = [(t, w) for t, w in weights.items() if w > 0.0]
         result: dict[str, float] = {}
@@ -146,7 +167,7 @@ class Matcher:
                 (sum(w for t, w in hits if t in s) for s in self.sentences[key]), default=0.0
             )
             # The ranking decides the order; the coverage is the confidence, kept in that order.
-            top = min(top, ((1 - mix) * whole[key] + mix * best) / total)
+            top = min(top, ((1 - mix) * whole_of[key] + mix * best) / total)
             result[key] = top
         return result
 
