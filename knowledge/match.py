@@ -27,6 +27,7 @@ class Tuning:
     shortlist: int = 8  # groups whose single phrasings are scored
     unknown: float = 1.0  # weight of a word no phrasing uses, against one that only one group uses
     ceiling: float = 12.0  # information above this (rare words, codes) counts as this
+    part: float = 0.25  # what the known words inside a known long word count for
     centrality: float = 0.5  # how much a word counts less when few of a group's phrasings use it
 
 
@@ -60,14 +61,17 @@ class Matcher:
         return self._correct(tokens) if self.slips else tokens
         return [term for term, _ in self._expand(tokens)]
 
-    def _expand(self, tokens: list[str]) -> list[tuple[str, bool]]:
-        """Each word, and whether it is an unindexed long word that its parts stand for."""
-        out: list[tuple[str, bool]] = []
+    def _expand(self, tokens: list[str]) -> list[tuple[str, float]]:
+        """Each word with what it counts for: a long word the index does not know counts 0 (its
+        parts stand for it); the parts of one it knows count `part` (the whole says it)."""
+        out: list[tuple[str, float]] = []
         for token in tokens:
             inner = self._inner(token) if len(token) > 2 else []
+            indexed = token in self.postings
             if not self._framed(token):
-                out.append((token, bool(inner) and token not in self.postings))
-            out.extend((part, False) for part in inner)
+                out.append((token, 0.0 if inner and not indexed else 1.0))
+            share = self.tuning.part if indexed else 1.0
+            out.extend((part, share) for part in inner if not self._framed(part))
         return out
 
     def _framed(self, token: str) -> bool:
@@ -127,9 +131,11 @@ class Matcher:
     def query(self, text: str) -> dict[str, float]:
         """Distinct query words and their weights (a long word its parts stand for weighs 0)."""
         weights: dict[str, float] = {}
-        for term, compound in self._expand(self._words(text)):
-            if term not in weights or compound:
-                weights[term] = 0.0 if compound else self.weight(term)
+        for term, counts in self._expand(self._words(text)):
+            if term not in weights or counts == 0.0:
+                weights[term] = counts * self.weight(term)
+            else:
+                weights[term] = max(weights[term], counts * self.weight(term))
         return weights
 
     def scores(self, text: str, *, only: Iterable[str] | None = None) -> dict[str, float]:
