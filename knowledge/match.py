@@ -27,7 +27,7 @@ class Tuning:
     shortlist: int = 8  # groups whose single phrasings are scored
     unknown: float = 1.0  # weight of a word no phrasing uses, against one that only one group uses
     ceiling: float = 12.0  # information above this (rare words, codes) counts as this
-    part: float = 0.25  # what the known words inside a known long word count for
+    part: float = 1.0  # what the known words inside a known long word count for
     centrality: float = 0.5  # how much a word counts less when few of a group's phrasings use it
 
 
