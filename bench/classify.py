@@ -203,6 +203,7 @@ def latency(live: Classifier) -> None:
     times = []
     for _ in range(5):
         for text in texts:
+            live.tokenizer.forget()  # every message is new to the tokenizer
             started = time.perf_counter_ns()
             live.classify(text)
             times.append((time.perf_counter_ns() - started) / 1e6)

@@ -239,8 +239,15 @@ def report_latency(rounds: int) -> dict[str, float]:
         messages = [row["text"] for row in csv.DictReader(handle)]
     texts = questions + messages
 
+    # Every message is timed as a new one: the tokenizer's remembered cuts are dropped first
+    # (within a message, classify and the FAQ match share one cut, as in the service).
     def both(text: str) -> None:
+        kb.classifier.tokenizer.forget()
         kb.classifier.classify(text)
+        kb.faq.best_match(text)
+
+    def faq_alone(text: str) -> None:
+        kb.faq.matcher.tokenizer.forget()
         kb.faq.best_match(text)
 
     print(f"\nlatency per message ({len(texts)} messages x {rounds}, one thread)")
@@ -250,7 +257,7 @@ def report_latency(rounds: int) -> dict[str, float]:
         "  (target p99 < 2 ms)"
     )
     result = {"both_p50": p50, "both_p99": p99}
-    p50f, p99f = percentiles(timed(kb.faq.best_match, texts, rounds))
+    p50f, p99f = percentiles(timed(faq_alone, texts, rounds))
     print(f"  FAQ match alone, {len(kb.faq.entries)}:    p50 {p50f:.3f} ms  p99 {p99f:.3f} ms")
     words = sorted({w for t in messages for w in kb.faq.matcher.tokenizer.cut(t) if len(w) > 1})
     entries = load_entries()
@@ -262,7 +269,12 @@ def report_latency(rounds: int) -> dict[str, float]:
         matching=load_matching(),
     )
     built = time.perf_counter() - start
-    p50b, p99b = percentiles(timed(big.best_match, texts, max(1, rounds // 2)))
+
+    def big_alone(text: str) -> None:
+        big.matcher.tokenizer.forget()
+        big.best_match(text)
+
+    p50b, p99b = percentiles(timed(big_alone, texts, max(1, rounds // 2)))
     print(
         f"  FAQ match, {len(big.entries)} entries:          p50 {p50b:.3f} ms  p99 {p99b:.3f} ms"
         f"  (target p99 < 5 ms; index built in {built:.1f} s)"

@@ -46,6 +46,7 @@ class Matcher:
     slips: dict[str, str] = field(default_factory=dict)  # misspelt word → indexed word
     _spread: dict[str, float] = field(default_factory=dict)
     _keys: list[str] = field(default_factory=list)  # group number → group key
+    _in_sentences: dict[str, dict[str, tuple[int, ...]]] = field(default_factory=dict)
     _arrays: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
 
     def add_words(self, words: Iterable[str]) -> None:
@@ -105,6 +106,12 @@ class Matcher:
                 share = sum(word in p for p in phrasings) / len(phrasings)
                 self.postings.setdefault(word, []).append((key, share))
         self._keys = list(self.groups)
+        for key, phrasings in self.sentences.items():
+            where: dict[str, list[int]] = {}
+            for i, phrasing in enumerate(phrasings):
+                for word in phrasing:
+                    where.setdefault(word, []).append(i)
+            self._in_sentences[key] = {w: tuple(found) for w, found in where.items()}
         number = {key: i for i, key in enumerate(self._keys)}
         self._arrays = {
             word: (
@@ -169,13 +176,20 @@ class Matcher:
         result: dict[str, float] = {}
         top = 1.0
         for key in shortlist:
-            best = max(
-                (sum(w for t, w in hits if t in s) for s in self.sentences[key]), default=0.0
-            )
+            best = self._best_sentence(key, hits)
             # The ranking decides the order; the coverage is the confidence, kept in that order.
             top = min(top, ((1 - mix) * whole_of[key] + mix * best) / total)
             result[key] = top
         return result
+
+    def _best_sentence(self, key: str, hits: list[tuple[str, float]]) -> float:
+        """The query weight the group's best single phrasing covers."""
+        where = self._in_sentences[key]
+        covered = [0.0] * len(self.sentences[key])
+        for term, w in hits:
+            for i in where.get(term, ()):
+                covered[i] += w
+        return max(covered, default=0.0)
 
     def _slip_table(self) -> dict[str, str]:
         """Each indexed word with one character swapped for a usual slip, when that is no word."""

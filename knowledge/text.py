@@ -41,6 +41,9 @@ def normalize(text: str) -> str:
     return SPACES.sub(" ", text).strip().lower()
 
 
+CUT_CACHE = 2048  # recent texts and their tokens
+
+
 class Tokenizer:
     """A jieba tokenizer with the community user dictionary and any lexicon words added."""
 
@@ -50,6 +53,7 @@ class Tokenizer:
         self._ready = False
         self._userdict = userdict
         self._extra: set[str] = set()
+        self._cache: dict[str, tuple[str, ...]] = {}  # classifier and FAQ cut the same text
 
     def _ensure(self) -> None:
         if self._ready:
@@ -70,6 +74,11 @@ class Tokenizer:
             if len(word) > 1 and " " not in word and word not in self._extra:
                 self._jieba.add_word(word, freq=20000)
                 self._extra.add(word)
+                self._cache.clear()
+
+    def forget(self) -> None:
+        """Drop the remembered cuts (benchmarks time every message as a new one)."""
+        self._cache.clear()
 
     def known(self, word: str) -> bool:
         """Whether jieba's dictionary (with the user dictionary and added words) has the word."""
@@ -91,8 +100,14 @@ class Tokenizer:
 
     def cut(self, text: str) -> list[str]:
         """Tokens of normalized text, without whitespace or punctuation-only tokens."""
-        self._ensure()
-        return [t for t in self._jieba.lcut(normalize(text)) if _is_word(t)]
+        found = self._cache.get(text)
+        if found is None:
+            self._ensure()
+            found = tuple(t for t in self._jieba.lcut(normalize(text)) if _is_word(t))
+            if len(self._cache) >= CUT_CACHE:
+                self._cache.clear()
+            self._cache[text] = found
+        return list(found)
 
 
 def _is_word(token: str) -> bool:
