@@ -27,6 +27,7 @@ class Tuning:
     shortlist: int = 8  # groups whose single phrasings are scored
     unknown: float = 1.0  # weight of a word no phrasing uses, against one that only one group uses
     ceiling: float = 12.0  # information above this (rare words, codes) counts as this
+    inside: float = 0.5  # centrality of a word a group only has inside longer words
     part: float = 1.0  # what the known words inside a known long word count for
     centrality: float = 0.5  # how much a word counts less when few of a group's phrasings use it
 
@@ -95,15 +96,22 @@ class Matcher:
         self, groups: Mapping[str, Sequence[str]], extra: Mapping[str, Sequence[str]]
     ) -> None:
         """Index each group's phrasings; `extra` words (keywords) count as in every phrasing."""
+        said: dict[str, list[frozenset[str]]] = {}  # the words as written, no parts
         for key, texts in groups.items():
             bonus = frozenset(t for word in extra.get(key, ()) for t in self.terms(word))
+            whole = frozenset(t for word in extra.get(key, ()) for t in self._words(word))
             phrasings = [frozenset(self.terms(text)) | bonus for text in texts]
+            said[key] = [frozenset(self._words(text)) | whole for text in texts]
             self.sentences[key] = phrasings
             self.groups[key] = frozenset().union(bonus, *phrasings)
         for key, words in self.groups.items():
-            phrasings = self.sentences[key]
+            phrasings, written = self.sentences[key], said[key]
             for word in sorted(words):
-                share = sum(word in p for p in phrasings) / len(phrasings)
+                # How central the word is to the group, for ranking: a word only found inside
+                # longer words ("居住证" in "居住证明") counts half.
+                share = sum(word in p for p in written) / len(written) or (
+                    self.tuning.inside * sum(word in p for p in phrasings) / len(phrasings)
+                )
                 self.postings.setdefault(word, []).append((key, share))
         self._keys = list(self.groups)
         for key, phrasings in self.sentences.items():

@@ -136,3 +136,14 @@ def test_scores_are_bounded_and_total(knowledge: Live) -> None:
     for text in ["", "？？？", "😀", "a" * 500, "低保" * 50]:
         match = index.best_match(text)
         assert 0.0 <= match.score <= 1.0
+
+
+@pytest.mark.parametrize(
+    ("question", "faq_id"),
+    [("居住证怎么办", "residence-permit"), ("开个居住证明去哪里", "community-certificate")],
+)
+def test_a_word_inside_a_longer_word_ranks_below_the_word_itself(
+    knowledge: Live, question: str, faq_id: str
+) -> None:
+    # "居住证" is inside "居住证明": both entries cover the question, the one that says it wins.
+    assert knowledge.current.faq.best_match(question).faq_id == faq_id
