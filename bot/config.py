@@ -110,7 +110,7 @@ class Rates:
 
 @dataclass(frozen=True)
 class Knowledge:
-    faq_threshold: float = 0.43
+    faq_threshold: float = 0.48
     reload_seconds: float = 5.0
 
 

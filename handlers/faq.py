@@ -58,7 +58,7 @@ def answer_question(req: Request, ctx: Context) -> list[Outgoing]:
     if entry is not None:
         # "那要带什么材料" continues the last topic unless it clearly names another one.
         follow = index.best_match(f"{entry.title} {req.text}")
-        if follow.faq_id == entry.id and (
+        if follow.best_id == entry.id and (
             match.faq_id in (None, entry.id) or follow.score >= match.score
         ):
             return [ctx.reply(_detail(ctx, entry))]

@@ -27,7 +27,7 @@ class KnowledgeBase:
         return dict(self.faq.entries)
 
 
-def load(root: Path = HERE, *, faq_threshold: float = 0.43) -> KnowledgeBase:
+def load(root: Path = HERE, *, faq_threshold: float = 0.48) -> KnowledgeBase:
     tokenizer = default_tokenizer()
     lexicon = load_lexicon()
     faq = FaqIndex.build(
@@ -54,7 +54,7 @@ def fingerprint(root: Path = HERE) -> tuple[tuple[str, float], ...]:
 class Live:
     """The current knowledge base; `refresh()` reloads it when a file changed (no restart)."""
 
-    def __init__(self, root: Path = HERE, *, faq_threshold: float = 0.43) -> None:
+    def __init__(self, root: Path = HERE, *, faq_threshold: float = 0.48) -> None:
         self.root = root
         self.faq_threshold = faq_threshold
         self._lock = threading.Lock()

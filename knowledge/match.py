@@ -22,7 +22,7 @@ from knowledge.text import Tokenizer, default_tokenizer
 @dataclass(frozen=True)
 class Tuning:
     floor: float = 3.0  # information (nats) below which a word says nothing about the topic
-    smoothing: float = 0.5  # added to the query's weight: short vague questions score lower
+    smoothing: float = 1.0  # added to the query's weight: short vague questions score lower
     sentence_share: float = 0.3  # weight of the best single phrasing against the whole group
     shortlist: int = 8  # groups whose single phrasings are scored
     unknown: float = 1.0  # weight of a word no phrasing uses, against one that only one group uses
