@@ -982,7 +982,7 @@ def round_robin(variants: list[Variant], runs: int) -> None:
 
 
 def nothing() -> None:
-    pass
+    """A variant that changes nothing (the baseline of a comparison)."""
 
 
 def index_switch(

@@ -23,7 +23,7 @@ from knowledge.classify import Classification
 from knowledge.text import is_meaningful, normalize
 from knowledge.understand import understand
 from storage import inbound, outbox, residents, roster
-from storage.store import IntegrityError, Store
+from storage.store import IntegrityError, Store, Tx
 
 log = logging.getLogger("bot.pipeline")
 
@@ -99,40 +99,35 @@ def handle(incoming: Incoming, deps: Deps, *, passive: bool = True) -> Handled:
 def _record(incoming: Incoming, deps: Deps, now: datetime) -> int | Handled:
     """Record the message before anything else; tell a retry apart from a new message."""
     channel, external_id = incoming.channel.value, incoming.external_id
+
+    def insert(tx: Tx) -> int:
+        return inbound.record(
+            tx,
+            channel=channel,
+            external_id=external_id,
+            sender_id=incoming.sender_id,
+            kind=incoming.kind.value,
+            text=incoming.text,
+            body=_body(incoming),
+            received_at=now,
+        ).id
+
     # Almost every message is new: insert it straight away. The unique (channel, external_id)
     # turns a retry's insert into an IntegrityError, which rolls back this unit (it wrote
     # nothing else), and the loop below tells a retry apart.
     try:
         with deps.store.unit() as tx:
-            return inbound.record(
-                tx,
-                channel=channel,
-                external_id=external_id,
-                sender_id=incoming.sender_id,
-                kind=incoming.kind.value,
-                text=incoming.text,
-                body=_body(incoming),
-                received_at=now,
-            ).id
+            return insert(tx)
     except IntegrityError:
-        pass
+        log.debug("message %s seen before: a retry", external_id)
     for _ in range(2):
         with deps.store.unit() as tx:
             seen = inbound.find(tx, channel=channel, external_id=external_id)
             if seen is None:
                 try:
                     with tx.session.begin_nested():
-                        row = inbound.record(
-                            tx,
-                            channel=channel,
-                            external_id=external_id,
-                            sender_id=incoming.sender_id,
-                            kind=incoming.kind.value,
-                            text=incoming.text,
-                            body=_body(incoming),
-                            received_at=now,
-                        )
-                    return row.id
+                        recorded = insert(tx)
+                    return recorded
                 except IntegrityError:
                     continue  # a concurrent retry recorded it first: look again
             if seen.status == "answered":
