@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any, get_type_hints
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from knowledge.faq import DEFAULT_THRESHOLD
+
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PATH = ROOT / "config.toml"
 PLACEHOLDERS = ("demo-", "changeme", "wx0000000000000000")
@@ -110,7 +112,7 @@ class Rates:
 
 @dataclass(frozen=True)
 class Knowledge:
-    faq_threshold: float = 0.48
+    faq_threshold: float = DEFAULT_THRESHOLD
     reload_seconds: float = 5.0
 
 

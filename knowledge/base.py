@@ -8,7 +8,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from knowledge.classify import Classifier, Lexicon, load_lexicon
-from knowledge.faq import FaqEntry, FaqIndex, load_entries, load_matching, load_synonyms
+from knowledge.faq import (
+    DEFAULT_THRESHOLD,
+    FaqEntry,
+    FaqIndex,
+    load_entries,
+    load_matching,
+    load_synonyms,
+)
 from knowledge.replies import Replies
 from knowledge.text import default_tokenizer
 
@@ -27,7 +34,7 @@ class KnowledgeBase:
         return dict(self.faq.entries)
 
 
-def load(root: Path = HERE, *, faq_threshold: float = 0.48) -> KnowledgeBase:
+def load(root: Path = HERE, *, faq_threshold: float = DEFAULT_THRESHOLD) -> KnowledgeBase:
     tokenizer = default_tokenizer()
     lexicon = load_lexicon()
     faq = FaqIndex.build(
@@ -54,7 +61,7 @@ def fingerprint(root: Path = HERE) -> tuple[tuple[str, float], ...]:
 class Live:
     """The current knowledge base; `refresh()` reloads it when a file changed (no restart)."""
 
-    def __init__(self, root: Path = HERE, *, faq_threshold: float = 0.48) -> None:
+    def __init__(self, root: Path = HERE, *, faq_threshold: float = DEFAULT_THRESHOLD) -> None:
         self.root = root
         self.faq_threshold = faq_threshold
         self._lock = threading.Lock()

@@ -109,6 +109,10 @@ def load_matching(path: Path = MATCHING) -> MatchingWords:
     )
 
 
+DEFAULT_THRESHOLD = 0.48  # config.toml [knowledge] faq_threshold; chosen on the dev questions
+SCORES_CACHE = 1024  # recent questions: one message is matched by understanding and answering
+
+
 @dataclass
 class FaqIndex:
     """Every entry's phrasings, matched by how much of the question's information they cover."""
@@ -117,13 +121,14 @@ class FaqIndex:
     threshold: float
     matcher: Matcher
     margin: float = 0.1  # a runner-up this close to the best is offered as "你可能还想问"
+    _scores: dict[str, dict[str, float]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def build(
         cls,
         entries: Iterable[FaqEntry],
         *,
-        threshold: float = 0.5,
+        threshold: float = DEFAULT_THRESHOLD,
         tokenizer: Tokenizer | None = None,
         synonyms: Mapping[str, str] | None = None,
         matching: MatchingWords | None = None,
@@ -151,9 +156,20 @@ class FaqIndex:
     def terms(self, text: str) -> list[str]:
         return self.matcher.terms(text)
 
+    def forget(self) -> None:
+        """Drop remembered questions and cuts (benchmarks time every message as a new one)."""
+        self._scores.clear()
+        self.matcher.tokenizer.forget()
+
     def scores(self, query: str) -> dict[str, float]:
         """The closest entries' scores: the share of the question's information they cover."""
-        return self.matcher.scores(normalize(query))
+        found = self._scores.get(query)
+        if found is None:
+            found = self.matcher.scores(normalize(query))
+            if len(self._scores) >= SCORES_CACHE:
+                self._scores.clear()
+            self._scores[query] = found
+        return dict(found)
 
     def best_match(self, query: str) -> Match:
         ranked = sorted(self.scores(query).items(), key=lambda kv: -kv[1])

@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from knowledge.classify import Lexicon, count_mentions
+from knowledge.classify import Lexicon, count_mentions, saturate
 
 SCALE = 10.0  # feature values around 1, where the learning rate below behaves
 
@@ -176,7 +176,7 @@ def learn(
     feature = {word: j for j, word in enumerate(vocabulary)}
     rows = [
         [
-            (feature[word], _saturate(count) * scale[word] / SCALE)
+            (feature[word], saturate(count) * scale[word] / SCALE)
             for word, count in m.items()
             if word in feature
         ]
@@ -205,10 +205,6 @@ def learn(
 def _meaningful(word: str) -> bool:
     """Not punctuation, not a lone digit or letter."""
     return any(ch.isalnum() for ch in word) and not (len(word) == 1 and word.isascii())
-
-
-def _saturate(count: float) -> float:
-    return 1 + math.log(count) if count >= 1 else count
 
 
 def to_toml(learned: Learned, *, source: str, text_column: str, label_column: str) -> str:

@@ -2,7 +2,9 @@
 
 Keywords alone cannot tell "楼上漏水把我家天花板泡了，维修费一般是谁出？" (a question the
 knowledge base answers) from a report of the leak: both are full of repair words. When a message
-is phrased as a question and the FAQ index answers it with confidence, it is a question.
+is phrased as a question and the FAQ index answers it with confidence, it is a question. So is
+a question that asks for nothing to be done when the keywords are not sure it is a report: the
+FAQ handler then says it cannot answer and offers a person, rather than opening a case.
 """
 
 from __future__ import annotations
