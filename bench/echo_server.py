@@ -5,15 +5,23 @@ serve` (uvicorn, one process, log level warning, no access log): check the msg_s
 decrypt (wechatpy.crypto.WeChatCrypto), parse (wechatpy.parse_message), answer a TextReply
 echoing the text, encrypt. Nothing else: no database, no understanding.
 
-    .venv/bin/python bench/echo_server.py --port 8001
+With --record PATH it is the *floor* instead: the same, plus what any webhook that keeps its
+promise "every message is recorded before it is answered" must add at the least: one INSERT of
+the message into a SQLite file (WAL, synchronous=NORMAL, as the service) through SQLAlchemy Core
+and its COMMIT, on one worker thread, before the reply. `bench/webhook.py --floor` measures it.
+
+    .venv/bin/python bench/echo_server.py --port 8001 [--record /tmp/floor.db]
     (BENCH_WECHAT_TOKEN, BENCH_WECHAT_AES_KEY, BENCH_WECHAT_APP_ID select the account)
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
@@ -26,8 +34,56 @@ from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
 from wechatpy.replies import TextReply
 
 
-def create_app(token: str, aes_key: str, app_id: str, path: str = "/wechat") -> Starlette:
+def recorder(path: str) -> Any:
+    """One INSERT + COMMIT per message through SQLAlchemy Core, on one thread."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(f"sqlite:///{path}")
+
+    @sa.event.listens_for(engine, "connect")
+    def _pragmas(dbapi: Any, _record: Any) -> None:
+        cursor = dbapi.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    meta = sa.MetaData()
+    table = sa.Table(
+        "inbound",
+        meta,
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("external_id", sa.String(64), nullable=False, unique=True),
+        sa.Column("sender_id", sa.String(64), nullable=False),
+        sa.Column("text", sa.Text, nullable=False),
+        sa.Column("received_at", sa.Float, nullable=False),
+    )
+    meta.create_all(engine)
+    insert = table.insert()
+    pool = ThreadPoolExecutor(max_workers=1)
+
+    def record(message: Any) -> None:
+        with engine.begin() as conn:
+            conn.execute(
+                insert,
+                {
+                    "external_id": str(message.id),
+                    "sender_id": message.source,
+                    "text": message.content,
+                    "received_at": time.time(),
+                },
+            )
+
+    async def run(message: Any) -> None:
+        await asyncio.get_running_loop().run_in_executor(pool, record, message)
+
+    return run
+
+
+def create_app(
+    token: str, aes_key: str, app_id: str, path: str = "/wechat", record_path: str = ""
+) -> Starlette:
     crypto = WeChatCrypto(token, aes_key, app_id)
+    record = recorder(record_path) if record_path else None
 
     async def wechat(request: Request) -> Response:
         q = request.query_params
@@ -41,6 +97,8 @@ def create_app(token: str, aes_key: str, app_id: str, path: str = "/wechat") -> 
         message = parse_message(xml)
         if message.type != "text":
             return PlainTextResponse("success")
+        if record is not None:
+            await record(message)
         reply = TextReply(message=message, content=message.content).render()
         encrypted = crypto.encrypt_message(reply, q.get("nonce", ""), str(int(time.time())))
         return Response(encrypted, media_type="application/xml")
@@ -60,11 +118,15 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8001)
+    p.add_argument(
+        "--record", default="", help="the floor: record each message in this SQLite file"
+    )
     args = p.parse_args()
     app = create_app(
         os.environ["BENCH_WECHAT_TOKEN"],
         os.environ["BENCH_WECHAT_AES_KEY"],
         os.environ["BENCH_WECHAT_APP_ID"],
+        record_path=args.record,
     )
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
 

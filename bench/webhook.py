@@ -140,10 +140,13 @@ def serve_ours(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
         )
 
 
-def serve_echo(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
+def serve_echo(
+    env: dict[str, str], port: int, log: Path, record: Path | None = None
+) -> subprocess.Popen[bytes]:
+    floor = ["--record", str(record)] if record is not None else []
     with log.open("ab") as out:
         return subprocess.Popen(
-            [PYTHON, str(BENCH / "echo_server.py"), "--host", HOST, "--port", str(port)],
+            [PYTHON, str(BENCH / "echo_server.py"), "--host", HOST, "--port", str(port), *floor],
             cwd=ROOT,
             env=env,
             stdout=out,
@@ -213,7 +216,11 @@ def merged(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     return sorted(rounds, key=lambda r: r["rps"])[len(rounds) // 2]
 
 
-COLUMNS = {"echo": "echo (wechatpy+Starlette)", "ours": "ours (python -m bot serve)"}
+COLUMNS = {
+    "echo": "echo (wechatpy+Starlette)",
+    "floor": "floor (echo + 1 INSERT)",
+    "ours": "ours (python -m bot serve)",
+}
 
 
 def report(
@@ -278,6 +285,7 @@ def report(
         for bad in v["bad"]:
             print(f"    unreadable: {bad}")
     ours, echo = runs.get("ours"), runs.get("echo")
+    floor = runs.get("floor")
     if ours is not None:
         v = ours["verification"]
         for kind, per in v["by_input"].items():
@@ -326,6 +334,10 @@ def report(
         )  # fmt: skip
     for label, value, target, ok in lines:
         print(f"{label:<40}{value:>14}{target:>14}{verdict(ok):>7}")
+    if floor is not None and echo is not None and echo["rps"]:
+        share = floor["rps"] / echo["rps"] * 100
+        print(f"{'floor / echo requests/s (no target)':<40}{share:>13.1f}%")
+        print(f"{'floor latency p99 (no target)':<40}{floor['p99_ms']:>11.1f} ms")
     if startup:
         each = ", ".join(f"{t:.2f}" for t in startup)
         print(f"{'startup min (each run)':<40}{min(startup):>12.2f} s    ({each})")
@@ -378,6 +390,12 @@ def main() -> int:
         ".json speedscope, else raw collapsed stacks); needs `pip install py-spy`",
     )
     p.add_argument("--native", action="store_true", help="with --profile: py-spy --native")
+    p.add_argument(
+        "--floor",
+        action="store_true",
+        help="also load the floor: the echo plus one INSERT + COMMIT per message "
+        "(bench/echo_server.py --record)",
+    )
     args = p.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="bot-bench-"))
@@ -421,9 +439,16 @@ def main() -> int:
         procs.append(ours)
         echo = serve_echo(bench_env(account), echo_port, tmp / "echo.log")
         procs.append(echo)
+        floor_port = free_port()
+        floor = None
+        if args.floor:
+            floor = serve_echo(bench_env(account), floor_port, tmp / "floor.log", tmp / "floor.db")
+            procs.append(floor)
         started = time.perf_counter()
         wait_ready(ours, ours_port, started, limit=60)
         wait_ready(echo, echo_port, started, limit=60)
+        if floor is not None:
+            wait_ready(floor, floor_port, started, limit=60)
         idle = memory(ours.pid)
         print(
             f"[bench] ours pid {ours.pid} on :{ours_port}, echo pid {echo.pid} on :{echo_port}",
@@ -437,6 +462,9 @@ def main() -> int:
             {"name": "ours", "host": HOST, "port": ours_port, "path": "/wechat",
              "pid": ours.pid, "echo": False},
         ]  # fmt: skip
+        if floor is not None:
+            targets.insert(1, {"name": "floor", "host": HOST, "port": floor_port,
+                               "path": "/wechat", "pid": floor.pid, "echo": True})  # fmt: skip
         out = tmp / "loadgen.json"
         gen = [
             PYTHON,
@@ -475,8 +503,9 @@ def main() -> int:
             time.sleep(args.hold)
         time.sleep(1.0)  # let the outbox drain what the load queued
         extra["api"] = api_stats(account)
-        for proc in (ours, echo):
-            stop(proc)
+        for proc in (ours, echo, floor):
+            if proc is not None:
+                stop(proc)
         problems = log_problems(tmp / "ours.log")
         report(args, results, mem, startup, problems, extra=extra)
         if args.json:

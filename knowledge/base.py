@@ -17,7 +17,7 @@ from knowledge.faq import (
     load_synonyms,
 )
 from knowledge.replies import Replies
-from knowledge.text import default_tokenizer
+from knowledge.text import Tokenizer, default_tokenizer
 
 HERE = Path(__file__).resolve().parent
 
@@ -34,9 +34,17 @@ class KnowledgeBase:
         return dict(self.faq.entries)
 
 
-def load(root: Path = HERE, *, faq_threshold: float = DEFAULT_THRESHOLD) -> KnowledgeBase:
-    tokenizer = default_tokenizer()
+def load(
+    root: Path = HERE,
+    *,
+    faq_threshold: float = DEFAULT_THRESHOLD,
+    tokenizer: Tokenizer | None = None,
+) -> KnowledgeBase:
+    tokenizer = tokenizer or default_tokenizer()
     lexicon = load_lexicon()
+    # The classifier adds its phrases to the shared tokenizer: it comes first, so the FAQ's
+    # phrasings are cut with the same words as the questions they are matched against.
+    classifier = Classifier(lexicon, tokenizer)
     faq = FaqIndex.build(
         load_entries(root / "faq"),
         threshold=faq_threshold,
@@ -46,7 +54,7 @@ def load(root: Path = HERE, *, faq_threshold: float = DEFAULT_THRESHOLD) -> Know
     )
     return KnowledgeBase(
         lexicon=lexicon,
-        classifier=Classifier(lexicon, tokenizer),
+        classifier=classifier,
         faq=faq,
         replies=Replies.load(root / "replies.toml"),
     )

@@ -22,7 +22,7 @@ from knowledge.text import Tokenizer, default_tokenizer
 @dataclass(frozen=True)
 class Tuning:
     floor: float = 3.0  # information (nats) below which a word says nothing about the topic
-    smoothing: float = 1.0  # added to the query's weight: short vague questions score lower
+    smoothing: float = 1.5  # added to the query's weight: short vague questions score lower
     sentence_share: float = 0.3  # weight of the best single phrasing against the whole group
     shortlist: int = 8  # groups whose single phrasings are scored
     unknown: float = 1.0  # weight of a word no phrasing uses, against one that only one group uses
@@ -30,6 +30,7 @@ class Tuning:
     inside: float = 0.5  # centrality of a word a group only has inside longer words
     part: float = 1.0  # what the known words inside a known long word count for
     centrality: float = 0.5  # how much a word counts less when few of a group's phrasings use it
+    full_share: float = 0.05  # phrasings share from which a word counts fully for the whole group
 
 
 @dataclass
@@ -165,7 +166,10 @@ class Matcher:
             if w <= 0.0 or term not in self._arrays:
                 continue
             groups, shares = self._arrays[term]
-            whole[groups] += w
+            if self.tuning.full_share > 0.0:
+                whole[groups] += w * np.minimum(1.0, shares / self.tuning.full_share)
+            else:
+                whole[groups] += w
             rank[groups] += w * (1 - central + central * shares)
         if only is not None:
             wanted = set(only)

@@ -2,7 +2,9 @@
 
 Keywords alone cannot tell "楼上漏水把我家天花板泡了，维修费一般是谁出？" (a question the
 knowledge base answers) from a report of the leak: both are full of repair words. When a message
-is phrased as a question and the FAQ index answers it with confidence, it is a question. So is
+is phrased as a question and the FAQ index answers it with confidence, it is a question, unless
+it asks for something to be done ("楼道灯坏了，能不能派人来修一下？" is a report even though
+the FAQ explains how to report). So is
 a question that asks for nothing to be done when the keywords are not sure it is a report: the
 FAQ handler then says it cannot answer and offers a person, rather than opening a case.
 """
@@ -25,7 +27,8 @@ def understand(kb: KnowledgeBase, text: str) -> Classification:
     found = kb.classifier.classify(text)
     if found.intent not in ANSWERABLE or not found.question or found.case_number is not None:
         return found
-    if kb.faq.best_match(text).faq_id is not None or (
+    asks_for_help = found.intent == "report" and found.request
+    if (not asks_for_help and kb.faq.best_match(text).faq_id is not None) or (
         found.intent == "report" and not found.request and found.confidence < CONFIDENT_REPORT
     ):
         return replace(found, intent="faq", category=None)

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from bot.pipeline import Deps
-from knowledge.base import Live
+from knowledge.base import Live, load
 from knowledge.faq import FaqEntry, FaqIndex, Source
+from knowledge.text import Tokenizer
 from tests.dialog import send
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -147,3 +148,14 @@ def test_a_word_inside_a_longer_word_ranks_below_the_word_itself(
 ) -> None:
     # "居住证" is inside "居住证明": both entries cover the question, the one that says it wins.
     assert knowledge.current.faq.best_match(question).faq_id == faq_id
+
+
+def test_the_first_load_indexes_the_faq_as_a_reload_does() -> None:
+    # A fresh tokenizer, as in a fresh process: the classifier adds its phrases to it while the
+    # knowledge loads. Entries indexed before that were cut differently from the same words in
+    # residents' questions (and from the same entries after a reload).
+    tokenizer = Tokenizer()
+    first = load(ROOT / "knowledge", tokenizer=tokenizer).faq.matcher
+    again = load(ROOT / "knowledge", tokenizer=tokenizer).faq.matcher
+    assert first.sentences == again.sentences
+    assert first.slips == again.slips
