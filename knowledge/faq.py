@@ -109,7 +109,7 @@ def load_matching(path: Path = MATCHING) -> MatchingWords:
     )
 
 
-DEFAULT_THRESHOLD = 0.48  # config.toml [knowledge] faq_threshold; chosen on the dev questions
+DEFAULT_THRESHOLD = 0.50  # config.toml [knowledge] faq_threshold; chosen on the dev questions
 SCORES_CACHE = 1024  # recent questions: one message is matched by understanding and answering
 
 
@@ -121,7 +121,7 @@ class FaqIndex:
     threshold: float
     matcher: Matcher
     margin: float = 0.1  # a runner-up this close to the best is offered as "你可能还想问"
-    _scores: dict[str, dict[str, float]] = field(default_factory=dict, repr=False)
+    _scores: dict[tuple[str, bool], dict[str, float]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def build(
@@ -161,18 +161,19 @@ class FaqIndex:
         self._scores.clear()
         self.matcher.tokenizer.forget()
 
-    def scores(self, query: str) -> dict[str, float]:
-        """The closest entries' scores: the share of the question's information they cover."""
-        found = self._scores.get(query)
+    def scores(self, query: str, *, by_parts: bool = True) -> dict[str, float]:
+        """The closest entries' scores: the share of the question's information they cover
+        (with `by_parts`, the best entry's also in each part of a longer message)."""
+        found = self._scores.get((query, by_parts))
         if found is None:
-            found = self.matcher.scores(normalize(query))
+            found = self.matcher.scores(normalize(query), by_parts=by_parts)
             if len(self._scores) >= SCORES_CACHE:
                 self._scores.clear()
-            self._scores[query] = found
+            self._scores[(query, by_parts)] = found
         return dict(found)
 
-    def best_match(self, query: str) -> Match:
-        ranked = sorted(self.scores(query).items(), key=lambda kv: -kv[1])
+    def best_match(self, query: str, *, by_parts: bool = True) -> Match:
+        ranked = sorted(self.scores(query, by_parts=by_parts).items(), key=lambda kv: -kv[1])
         if not ranked:
             return Match(None, 0.0, None)
         best_id, score = ranked[0]

@@ -11,12 +11,15 @@ common slip (a confusable character) turns them into one it does.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from knowledge.text import Tokenizer, default_tokenizer
+
+CLAUSE_BREAK = re.compile(r"[，,。.？?！!；;：:、\s]+")
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,8 @@ class Tuning:
     part: float = 1.0  # what the known words inside a known long word count for
     centrality: float = 0.5  # how much a word counts less when few of a group's phrasings use it
     full_share: float = 0.05  # phrasings share from which a word counts fully for the whole group
+    clause: int = 4  # a part of a longer message between punctuation, this long, is scored alone
+    clauses: int = 4  # at most this many parts are scored (the longest)
 
 
 @dataclass
@@ -50,6 +55,7 @@ class Matcher:
     _keys: list[str] = field(default_factory=list)  # group number → group key
     _in_sentences: dict[str, dict[str, tuple[int, ...]]] = field(default_factory=dict)
     _arrays: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    _shares: dict[str, dict[str, float]] = field(default_factory=dict)  # group → word → share
 
     def add_words(self, words: Iterable[str]) -> None:
         self.tokenizer.add_words(words)
@@ -114,6 +120,7 @@ class Matcher:
                     self.tuning.inside * sum(word in p for p in phrasings) / len(phrasings)
                 )
                 self.postings.setdefault(word, []).append((key, share))
+                self._shares.setdefault(key, {})[word] = share
         self._keys = list(self.groups)
         for key, phrasings in self.sentences.items():
             where: dict[str, list[int]] = {}
@@ -154,8 +161,42 @@ class Matcher:
                 weights[term] = max(weights[term], counts * self.weight(term))
         return weights
 
-    def scores(self, text: str, *, only: Iterable[str] | None = None) -> dict[str, float]:
-        """The shortlisted groups' scores in [0, 1): the share of the query's weight covered."""
+    def scores(
+        self, text: str, *, only: Iterable[str] | None = None, by_parts: bool = True
+    ) -> dict[str, float]:
+        """The shortlisted groups' scores in [0, 1): the share of the query's weight covered.
+
+        A message of several parts ("楼上漏水把我家墙泡了，谁来赔") is also scored part by
+        part for the best group, which keeps its best score: the story told before a question
+        should not hide the question. The whole message alone decides the order."""
+        result = self._coverage(text, only=only)
+        parts = self._clauses(text) if by_parts else []
+        if result and len(parts) > 1:
+            top = max(result, key=lambda k: result[k])
+            for part in parts:
+                result[top] = max(result[top], self._group_coverage(top, part))
+        return result
+
+    def _group_coverage(self, key: str, text: str) -> float:
+        """One group's score for a text, as `_coverage` computes it, without the ranking."""
+        weights = self.query(text)
+        total = sum(weights.values()) + self.tuning.smoothing
+        shares = self._shares[key]
+        full = self.tuning.full_share
+        whole = sum(
+            w * (min(1.0, shares[t] / full) if full > 0.0 else 1.0)
+            for t, w in weights.items()
+            if w > 0.0 and t in shares
+        )
+        best = self._best_sentence(key, [(t, w) for t, w in weights.items() if w > 0.0])
+        mix = self.tuning.sentence_share
+        return ((1 - mix) * whole + mix * best) / total
+
+    def _clauses(self, text: str) -> list[str]:
+        parts = [p for p in CLAUSE_BREAK.split(text) if len(p) >= self.tuning.clause]
+        return sorted(parts, key=len, reverse=True)[: self.tuning.clauses]
+
+    def _coverage(self, text: str, *, only: Iterable[str] | None = None) -> dict[str, float]:
         weights = self.query(text)
         total = sum(weights.values()) + self.tuning.smoothing
         central = self.tuning.centrality

@@ -28,7 +28,10 @@ def understand(kb: KnowledgeBase, text: str) -> Classification:
     if found.intent not in ANSWERABLE or not found.question or found.case_number is not None:
         return found
     asks_for_help = found.intent == "report" and found.request
-    if (not asks_for_help and kb.faq.best_match(text).faq_id is not None) or (
+    # The whole message must be answered: a report that ends in a question ("…漏水了，
+    # 谁来修？") is not a question because one of its parts is.
+    answered = kb.faq.best_match(text, by_parts=False).faq_id is not None
+    if (not asks_for_help and answered) or (
         found.intent == "report" and not found.request and found.confidence < CONFIDENT_REPORT
     ):
         return replace(found, intent="faq", category=None)

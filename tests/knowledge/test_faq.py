@@ -159,3 +159,19 @@ def test_the_first_load_indexes_the_faq_as_a_reload_does() -> None:
     again = load(ROOT / "knowledge", tokenizer=tokenizer).faq.matcher
     assert first.sentences == again.sentences
     assert first.slips == again.slips
+
+
+def test_a_story_before_the_question_does_not_hide_it() -> None:
+    leak = _entry("leak", "楼上漏水", ("楼上漏水谁来赔", "楼上漏水找谁"))
+    dog = _entry("dog", "养犬登记", ("养狗要登记吗", "狗证怎么办"))
+    index = FaqIndex.build([leak, dog], threshold=0.5)
+    question = "我家刚刚装修好，花了十几万，昨天下大雨天花板全湿透了，楼上漏水谁来赔"
+    whole = index.best_match(question, by_parts=False)
+    parts = index.best_match(question)
+    assert whole.best_id == parts.best_id == "leak"
+    assert whole.faq_id is None and parts.faq_id == "leak"
+    # A message of one part scores the same either way.
+    assert (
+        index.best_match("楼上漏水谁来赔").score
+        == index.best_match("楼上漏水谁来赔", by_parts=False).score
+    )
