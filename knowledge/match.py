@@ -25,7 +25,7 @@ CLAUSE_BREAK = re.compile(r"[，,。.？?！!；;：:、\s]+")
 @dataclass(frozen=True)
 class Tuning:
     floor: float = 3.0  # information (nats) below which a word says nothing about the topic
-    smoothing: float = 1.5  # added to the query's weight: short vague questions score lower
+    smoothing: float = 3.0  # added to the query's weight: short vague questions score lower
     sentence_share: float = 0.3  # weight of the best single phrasing against the whole group
     shortlist: int = 8  # groups whose single phrasings are scored
     unknown: float = 1.0  # weight of a word no phrasing uses, against one that only one group uses

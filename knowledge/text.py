@@ -54,6 +54,9 @@ class Tokenizer:
         self._userdict = userdict
         self._extra: set[str] = set()
         self._cache: dict[str, tuple[str, ...]] = {}  # classifier and FAQ cut the same text
+        # What jieba's own dictionary said of the words we add: the frequency we give them only
+        # keeps them whole when cutting, it says nothing about how rare they are.
+        self._dictionary: dict[str, int] = {}
 
     def _ensure(self) -> None:
         if self._ready:
@@ -63,6 +66,10 @@ class Tokenizer:
                 return
             self._jieba.initialize()
             if self._userdict is not None and self._userdict.exists():
+                for line in self._userdict.read_text(encoding="utf-8").splitlines():
+                    word = line.split(" ", 1)[0].strip()
+                    if word:
+                        self._dictionary.setdefault(word, self._jieba.FREQ.get(word, 0))
                 with self._userdict.open("rb") as handle:
                     self._jieba.load_userdict(handle)
             self._ready = True
@@ -72,6 +79,7 @@ class Tokenizer:
         self._ensure()
         for word in words:
             if len(word) > 1 and " " not in word and word not in self._extra:
+                self._dictionary.setdefault(word, self._jieba.FREQ.get(word, 0))
                 self._jieba.add_word(word, freq=20000)
                 self._extra.add(word)
                 self._cache.clear()
@@ -89,11 +97,12 @@ class Tokenizer:
         """How surprising a word is in general Chinese (-log frequency in jieba's dictionary).
 
         A word jieba does not know scores as its rarest known character; one with no known
-        character (a Latin code, a rare name) as a word seen once.
+        character (a Latin code, a rare name) as a word seen once. Words of the user dictionary
+        and the lexicons count with jieba's own frequency, not the one that keeps them whole.
         """
         self._ensure()
         total = float(self._jieba.total)
-        freq = self._jieba.FREQ.get(word, 0)
+        freq = self._dictionary.get(word, self._jieba.FREQ.get(word, 0))
         if not freq and len(word) > 1:
             freq = min((f for f in map(self._jieba.FREQ.get, word) if f), default=0)
         return math.log(total / max(freq, 1))

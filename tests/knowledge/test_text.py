@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from knowledge.text import is_meaningful, normalize, tokenize
+from knowledge.text import Tokenizer, is_meaningful, normalize, tokenize
 
 
 @pytest.mark.parametrize(
@@ -40,3 +40,20 @@ def test_community_words_are_cut_whole() -> None:
     tokens = tokenize("网格员说楼道堆物和飞线充电都要整改，电瓶车别进楼")
     for word in ("网格员", "楼道堆物", "飞线充电", "电瓶车"):
         assert word in tokens, tokens
+
+
+def test_a_word_added_to_keep_it_whole_keeps_its_rarity() -> None:
+    tokenizer = Tokenizer(userdict=None)
+    rare, common = tokenizer.information("低保"), tokenizer.information("办理")
+    assert rare > common  # 低保 is rare in general Chinese, 办理 is not
+    tokenizer.add_words(["低保", "办理", "飞线充电"])
+    # (jieba's total count grows by what is added, hence the tolerance)
+    assert tokenizer.information("低保") == pytest.approx(rare, abs=0.1)
+    assert tokenizer.information("办理") == pytest.approx(common, abs=0.1)
+    assert "飞线充电" in tokenizer.cut("不要飞线充电")
+
+
+def test_user_dictionary_words_keep_their_rarity() -> None:
+    plain, community = Tokenizer(userdict=None), Tokenizer()
+    assert community.information("低保") == pytest.approx(plain.information("低保"), abs=0.1)
+    assert "电瓶车" in community.cut("电瓶车别进楼")
