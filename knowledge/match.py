@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from knowledge.text import Tokenizer, default_tokenizer
+from knowledge.text import Tokenizer, default_tokenizer, sound
 
 CLAUSE_BREAK = re.compile(r"[，,。.？?！!；;：:、\s]+")
 
@@ -51,6 +51,7 @@ class Matcher:
     sentences: dict[str, list[frozenset[str]]] = field(default_factory=dict)
     postings: dict[str, list[tuple[str, float]]] = field(default_factory=dict)  # → (group, share)
     slips: dict[str, str] = field(default_factory=dict)  # misspelt word → indexed word
+    sounds: dict[str, str] = field(default_factory=dict)  # toneless pinyin → the one word
     _spread: dict[str, float] = field(default_factory=dict)
     _keys: list[str] = field(default_factory=list)  # group number → group key
     _in_sentences: dict[str, dict[str, tuple[int, ...]]] = field(default_factory=dict)
@@ -67,8 +68,7 @@ class Matcher:
 
     def _words(self, text: str) -> list[str]:
         tokens = [self.synonyms.get(t, t) for t in self.tokenizer.cut(text)]
-        return self._correct(tokens) if self.slips else tokens
-        return [term for term, _ in self._expand(tokens)]
+        return self._correct(tokens) if self.slips or self.sounds else tokens
 
     def _expand(self, tokens: list[str]) -> list[tuple[str, float]]:
         """Each word with what it counts for: a long word the index does not know counts 0 (its
@@ -142,6 +142,7 @@ class Matcher:
             w: math.log((n + 1) / (len(k) + 0.5)) / top for w, k in self.postings.items()
         }
         self.slips = self._slip_table()
+        self.sounds = self._sound_table()
 
     def weight(self, term: str) -> float:
         """What a query word tells about the topic: 0 for fillers and very common words."""
@@ -259,18 +260,45 @@ class Matcher:
                         table.setdefault(wrong, word)
         return table
 
+    def _sound_table(self) -> dict[str, str]:
+        """Each indexed word of two or more characters by its sound, when no other sounds so."""
+        words: dict[str, set[str]] = {}
+        spellings = [(w, w) for w in self.groups_vocabulary()]
+        spellings += [(k, v) for k, v in self.synonyms.items() if v in self.postings]
+        for written, word in spellings:
+            key = sound(written) if len(written) >= 2 else ""
+            if key:
+                words.setdefault(key, set()).add(word)
+        return {key: next(iter(found)) for key, found in words.items() if len(found) == 1}
+
+    def _sounds_like(self, piece: str) -> str | None:
+        """The indexed word a slip sounds like: a piece no dictionary knows, read aloud."""
+        if (
+            len(piece) < 2
+            or piece in self.postings
+            or piece in self.fillers
+            or self.tokenizer.known(piece)
+        ):
+            return None
+        key = sound(piece)
+        return self.sounds.get(key) if key else None
+
     def groups_vocabulary(self) -> list[str]:
         return sorted(self.postings)
 
     def _correct(self, tokens: list[str]) -> list[str]:
-        """Replace a misspelt word, or two or three pieces jieba cut it into, by the real word."""
+        """Replace a misspelt word, or two or three pieces jieba cut it into, by the real word:
+        a listed slip, or a piece that sounds like exactly one indexed word ("信仿" → 信访)."""
         out: list[str] = []
         i = 0
         while i < len(tokens):
             for width in (3, 2, 1):
+                if i + width > len(tokens):
+                    continue
                 piece = "".join(tokens[i : i + width])
-                if i + width <= len(tokens) and piece in self.slips:
-                    out.append(self.slips[piece])
+                word = self.slips.get(piece) or self._sounds_like(piece)
+                if word is not None:
+                    out.append(word)
                     i += width
                     break
             else:

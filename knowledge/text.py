@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import re
 import threading
 import unicodedata
@@ -30,6 +31,23 @@ def _load_zhconv() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ResourceWarning)
         zhconv.loaddict()
+
+
+HAN = re.compile(r"^[\u4e00-\u9fff]+$")
+
+
+@lru_cache(maxsize=8192)
+def sound(word: str) -> str:
+    """The toneless pinyin of a word of Chinese characters ("底保" and "低保": "di bao"), the
+    way a pinyin keyboard sees it; "" for anything else."""
+    if not HAN.match(word):
+        return ""
+    # pypinyin's phrase dictionary costs ~45 MiB and only tells heteronyms apart in phrases; a
+    # slip and its word are read character by character alike without it.
+    os.environ.setdefault("PYPINYIN_NO_PHRASES", "true")
+    from pypinyin import lazy_pinyin
+
+    return " ".join(lazy_pinyin(word))
 
 
 @lru_cache(maxsize=4096)

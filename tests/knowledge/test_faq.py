@@ -11,7 +11,7 @@ import pytest
 
 from bot.pipeline import Deps
 from knowledge.base import Live, load
-from knowledge.faq import FaqEntry, FaqIndex, Source
+from knowledge.faq import FaqEntry, FaqIndex, MatchingWords, Source
 from knowledge.text import Tokenizer
 from tests.dialog import send
 
@@ -175,3 +175,18 @@ def test_a_story_before_the_question_does_not_hide_it() -> None:
         index.best_match("楼上漏水谁来赔").score
         == index.best_match("楼上漏水谁来赔", by_parts=False).score
     )
+
+
+def test_a_slip_that_sounds_like_one_indexed_word_is_read_as_it() -> None:
+    entries = [
+        _entry("volunteer", "志愿者报名", ("志愿者怎么报名",)),
+        _entry("time", "办理时间", ("半个月能办好吗",)),
+        _entry("petition", "信访", ("信访怎么走",)),
+        _entry("house", "新房", ("新房装修要备案吗",)),
+    ]
+    index = FaqIndex.build(entries, matching=MatchingWords(frozenset({"办个"}), {}))
+    assert "志愿者" in index.terms("最近有什么志原者活动")  # zhi yuan zhe
+    assert index.best_match("志原者怎么报名").faq_id == "volunteer"
+    assert "半个" not in index.terms("想办个证")  # a filler is no slip
+    # 信访 and 新房 both sound "xin fang": a slip of either is left as it is.
+    assert not {"信访", "新房"} & set(index.terms("信仿怎么走"))
