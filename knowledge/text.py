@@ -10,7 +10,7 @@ import threading
 import unicodedata
 import warnings
 from collections.abc import Iterable
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import jieba
@@ -36,18 +36,22 @@ def _load_zhconv() -> None:
 HAN = re.compile(r"^[\u4e00-\u9fff]+$")
 
 
-@lru_cache(maxsize=8192)
 def sound(word: str) -> str:
     """The toneless pinyin of a word of Chinese characters ("底保" and "低保": "di bao"), the
     way a pinyin keyboard sees it; "" for anything else."""
     if not HAN.match(word):
         return ""
+    return " ".join(map(_syllable, word))
+
+
+@cache  # bounded by the characters there are
+def _syllable(char: str) -> str:
     # pypinyin's phrase dictionary costs ~45 MiB and only tells heteronyms apart in phrases; a
     # slip and its word are read character by character alike without it.
     os.environ.setdefault("PYPINYIN_NO_PHRASES", "true")
     from pypinyin import lazy_pinyin
 
-    return " ".join(lazy_pinyin(word))
+    return lazy_pinyin(char)[0]
 
 
 @lru_cache(maxsize=4096)
