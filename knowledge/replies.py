@@ -27,7 +27,8 @@ class Replies:
         texts = {}
         for section, table in data.items():
             for key, value in table.items():
-                texts[f"{section}.{key}"] = str(value).strip("\n")
+                # a trailing newline is the closing """; a leading one is meant (a new line)
+                texts[f"{section}.{key}"] = str(value).rstrip("\n")
         return cls(texts)
 
     def get(self, key: str, **fields: object) -> str:

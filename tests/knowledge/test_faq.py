@@ -190,3 +190,11 @@ def test_a_slip_that_sounds_like_one_indexed_word_is_read_as_it() -> None:
     assert "半个" not in index.terms("想办个证")  # a filler is no slip
     # 信访 and 新房 both sound "xin fang": a slip of either is left as it is.
     assert not {"信访", "新房"} & set(index.terms("信仿怎么走"))
+
+
+def test_the_city_note_and_the_suggestions_stand_on_their_own_lines(deps: Deps) -> None:
+    text = send(deps, "低保怎么申请").text  # 低保 differs by city and has a close neighbour
+    lines = text.splitlines()
+    assert "各地标准和办理细节可能不同，以当地规定为准。" in lines
+    assert any(line.startswith("你可能还想问：") for line in lines)
+    assert not any(line.startswith("依据：") and "各地标准" in line for line in lines)
