@@ -166,7 +166,11 @@ class FaqIndex:
         (with `by_parts`, the best entry's also in each part of a longer message)."""
         found = self._scores.get((query, by_parts))
         if found is None:
-            found = self.matcher.scores(normalize(query), by_parts=by_parts)
+            text = normalize(query)
+            if by_parts:  # from the whole message's scores, which understanding also asks for
+                found = self.matcher.by_parts(text, self.scores(query, by_parts=False))
+            else:
+                found = self.matcher.scores(text, by_parts=False)
             if len(self._scores) >= SCORES_CACHE:
                 self._scores.clear()
             self._scores[(query, by_parts)] = found

@@ -171,7 +171,12 @@ class Matcher:
         part for the best group, which keeps its best score: the story told before a question
         should not hide the question. The whole message alone decides the order."""
         result = self._coverage(text, only=only)
-        parts = self._clauses(text) if by_parts else []
+        return self.by_parts(text, result) if by_parts else result
+
+    def by_parts(self, text: str, whole: Mapping[str, float]) -> dict[str, float]:
+        """`whole` (the message's scores) with the best group's raised to its best part's."""
+        result = dict(whole)
+        parts = self._clauses(text)
         if result and len(parts) > 1:
             top = max(result, key=lambda k: result[k])
             for part in parts:
@@ -190,6 +195,10 @@ class Matcher:
             if w > 0.0 and t in shares
         )
         best = self._best_sentence(key, [(t, w) for t, w in weights.items() if w > 0.0])
+        return self._blend(whole, best, total)
+
+    def _blend(self, whole: float, best: float, total: float) -> float:
+        """The score: the weight the group covers, mixed with its best single phrasing's."""
         mix = self.tuning.sentence_share
         return ((1 - mix) * whole + mix * best) / total
 
@@ -225,14 +234,13 @@ class Matcher:
         found = found[np.argsort(-rank[found], kind="stable")]
         shortlist = [self._keys[i] for i in found]
         whole_of = {self._keys[i]: float(whole[i]) for i in found}
-        mix = self.tuning.sentence_share
         hits = [(t, w) for t, w in weights.items() if w > 0.0]
         result: dict[str, float] = {}
         top = 1.0
         for key in shortlist:
             best = self._best_sentence(key, hits)
             # The ranking decides the order; the coverage is the confidence, kept in that order.
-            top = min(top, ((1 - mix) * whole_of[key] + mix * best) / total)
+            top = min(top, self._blend(whole_of[key], best, total))
             result[key] = top
         return result
 
