@@ -170,7 +170,7 @@ class FaqIndex:
             if by_parts:  # from the whole message's scores, which understanding also asks for
                 found = self.matcher.by_parts(text, self.scores(query, by_parts=False))
             else:
-                found = self.matcher.scores(text, by_parts=False)
+                found = self.matcher.scores(text)
             if len(self._scores) >= SCORES_CACHE:
                 self._scores.clear()
             self._scores[(query, by_parts)] = found

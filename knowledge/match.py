@@ -162,19 +162,12 @@ class Matcher:
                 weights[term] = max(weights[term], counts * self.weight(term))
         return weights
 
-    def scores(
-        self, text: str, *, only: Iterable[str] | None = None, by_parts: bool = True
-    ) -> dict[str, float]:
-        """The shortlisted groups' scores in [0, 1): the share of the query's weight covered.
+    def by_parts(self, text: str, whole: Mapping[str, float]) -> dict[str, float]:
+        """`whole` (the message's scores) with the best group's raised to its best part's.
 
         A message of several parts ("楼上漏水把我家墙泡了，谁来赔") is also scored part by
         part for the best group, which keeps its best score: the story told before a question
         should not hide the question. The whole message alone decides the order."""
-        result = self._coverage(text, only=only)
-        return self.by_parts(text, result) if by_parts else result
-
-    def by_parts(self, text: str, whole: Mapping[str, float]) -> dict[str, float]:
-        """`whole` (the message's scores) with the best group's raised to its best part's."""
         result = dict(whole)
         parts = self._clauses(text)
         if result and len(parts) > 1:
@@ -184,7 +177,7 @@ class Matcher:
         return result
 
     def _group_coverage(self, key: str, text: str) -> float:
-        """One group's score for a text, as `_coverage` computes it, without the ranking."""
+        """One group's score for a text, as `scores` computes it, without the ranking."""
         weights = self.query(text)
         total = sum(weights.values()) + self.tuning.smoothing
         shares = self._shares[key]
@@ -206,7 +199,8 @@ class Matcher:
         parts = [p for p in CLAUSE_BREAK.split(text) if len(p) >= self.tuning.clause]
         return sorted(parts, key=len, reverse=True)[: self.tuning.clauses]
 
-    def _coverage(self, text: str, *, only: Iterable[str] | None = None) -> dict[str, float]:
+    def scores(self, text: str, *, only: Iterable[str] | None = None) -> dict[str, float]:
+        """The shortlisted groups' scores in [0, 1): the share of the query's weight covered."""
         weights = self.query(text)
         total = sum(weights.values()) + self.tuning.smoothing
         central = self.tuning.centrality

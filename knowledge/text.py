@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import math
 import os
@@ -88,12 +89,12 @@ class Tokenizer:
                 return
             self._jieba.initialize()
             if self._userdict is not None and self._userdict.exists():
-                for line in self._userdict.read_text(encoding="utf-8").splitlines():
+                raw = self._userdict.read_bytes()
+                for line in raw.decode("utf-8").splitlines():
                     word = line.split(" ", 1)[0].strip()
                     if word:
                         self._dictionary.setdefault(word, self._jieba.FREQ.get(word, 0))
-                with self._userdict.open("rb") as handle:
-                    self._jieba.load_userdict(handle)
+                self._jieba.load_userdict(io.BytesIO(raw))
             self._ready = True
 
     def add_words(self, words: Iterable[str]) -> None:
