@@ -161,6 +161,23 @@ def test_the_first_load_indexes_the_faq_as_a_reload_does() -> None:
     assert first.slips == again.slips
 
 
+def test_a_word_central_to_one_entry_tells_more_than_one_two_entries_share() -> None:
+    # 低保 is what one entry is about and comes up once in a chatty phrasing of three others:
+    # it points to one entry, unlike a word two entries are both about.
+    dibao = _entry("dibao", "低保", ("低保怎么申请", "低保标准多少", "低保要什么材料"))
+    asides = [
+        _entry(f"aside{i}", topic, (f"{topic}怎么办", f"{topic}找谁", f"吃低保能办{topic}吗"))
+        for i, topic in enumerate(("居住证", "医保", "养老金"))
+    ]
+    shared = [
+        _entry("a", "低保", ("低保怎么申请", "低保标准多少")),
+        _entry("b", "低保", ("低保要什么材料", "低保去哪办")),
+    ]
+    central = FaqIndex.build([dibao, *asides]).matcher
+    split = FaqIndex.build([*shared, *asides[:2]]).matcher
+    assert central.weight("低保") > split.weight("低保")
+
+
 def test_a_story_before_the_question_does_not_hide_it() -> None:
     leak = _entry("leak", "楼上漏水", ("楼上漏水谁来赔", "楼上漏水找谁"))
     dog = _entry("dog", "养犬登记", ("养狗要登记吗", "狗证怎么办"))
