@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ HERE = Path(__file__).resolve().parent
 FAQ_DIR = HERE / "faq"
 SYNONYMS = HERE / "synonyms.toml"
 MATCHING = HERE / "matching.toml"
+PLACEHOLDER = re.compile(r"\{[a-z_]+\}")  # {office_phone}: filled from configuration
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,10 @@ class FaqEntry:
 
     def phrasings(self) -> list[str]:
         return [self.title, self.question, *self.alternates]
+
+    def told(self) -> str:
+        """What the entry's answers say, without the local details filled in later."""
+        return PLACEHOLDER.sub("", f"{self.answer}\n{self.detail}")
 
 
 @dataclass(frozen=True)
@@ -150,6 +156,7 @@ class FaqIndex:
         matcher.index(
             {e.id: e.phrasings() for e in by_id.values()},
             {e.id: e.keywords for e in by_id.values()},
+            {e.id: e.told() for e in by_id.values()},
         )
         return cls(by_id, threshold, matcher)
 

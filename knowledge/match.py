@@ -36,6 +36,7 @@ class Tuning:
     full_share: float = 0.05  # phrasings share from which a word counts fully for the whole group
     clause: int = 4  # a part of a longer message between punctuation, this long, is scored alone
     clauses: int = 4  # at most this many parts are scored (the longest)
+    note: float = 0.02  # phrasings share a word only a group's notes (its answer) use counts as
 
 
 @dataclass
@@ -100,9 +101,14 @@ class Matcher:
         return found
 
     def index(
-        self, groups: Mapping[str, Sequence[str]], extra: Mapping[str, Sequence[str]]
+        self,
+        groups: Mapping[str, Sequence[str]],
+        extra: Mapping[str, Sequence[str]],
+        notes: Mapping[str, str] | None = None,
     ) -> None:
-        """Index each group's phrasings; `extra` words (keywords) count as in every phrasing."""
+        """Index each group's phrasings; `extra` words (keywords) count as in every phrasing,
+        and the words of a group's `notes` (an FAQ answer) that no phrasing uses count as
+        used by a `note` share of its phrasings, for the whole group only."""
         said: dict[str, list[frozenset[str]]] = {}  # the words as written, no parts
         for key, texts in groups.items():
             bonus = frozenset(t for word in extra.get(key, ()) for t in self.terms(word))
@@ -121,6 +127,15 @@ class Matcher:
                 )
                 self.postings.setdefault(word, []).append((key, share))
                 self._shares.setdefault(key, {})[word] = share
+        vocabulary = sorted(self.postings)  # slips are read as words residents ask with
+        for key, text in (notes or {}).items():
+            if key not in self.groups or self.tuning.note <= 0.0:
+                continue
+            told = frozenset(self.terms(text)) - self.groups[key] - self.fillers
+            for word in sorted(told):
+                self.postings.setdefault(word, []).append((key, self.tuning.note))
+                self._shares[key][word] = self.tuning.note
+            self.groups[key] |= told
         self._keys = list(self.groups)
         for key, phrasings in self.sentences.items():
             where: dict[str, list[int]] = {}
@@ -146,8 +161,8 @@ class Matcher:
             most = max(share for _, share in pairs)
             used = sum(share for _, share in pairs) / most
             self._spread[word] = math.log((n + 1) / (used + 0.5)) / top
-        self.slips = self._slip_table()
-        self.sounds = self._sound_table()
+        self.slips = self._slip_table(vocabulary)
+        self.sounds = self._sound_table(vocabulary)
 
     def weight(self, term: str) -> float:
         """What a query word tells about the topic: 0 for fillers and very common words."""
@@ -252,10 +267,10 @@ class Matcher:
                 covered[i] += w
         return max(covered, default=0.0)
 
-    def _slip_table(self) -> dict[str, str]:
+    def _slip_table(self, vocabulary: Sequence[str]) -> dict[str, str]:
         """Each indexed word with one character swapped for a usual slip, when that is no word."""
         table: dict[str, str] = {}
-        spellings = [(w, w) for w in self.groups_vocabulary()]
+        spellings = [(w, w) for w in vocabulary]
         spellings += [(k, v) for k, v in self.synonyms.items() if v in self.postings]
         for written, word in spellings:
             if len(written) < 2:
@@ -267,10 +282,10 @@ class Matcher:
                         table.setdefault(wrong, word)
         return table
 
-    def _sound_table(self) -> dict[str, str]:
+    def _sound_table(self, vocabulary: Sequence[str]) -> dict[str, str]:
         """Each indexed word of two or more characters by its sound, when no other sounds so."""
         words: dict[str, set[str]] = {}
-        spellings = [(w, w) for w in self.groups_vocabulary()]
+        spellings = [(w, w) for w in vocabulary]
         spellings += [(k, v) for k, v in self.synonyms.items() if v in self.postings]
         for written, word in spellings:
             key = sound(written) if len(written) >= 2 else ""
@@ -289,9 +304,6 @@ class Matcher:
             return None
         key = sound(piece)
         return self.sounds.get(key) if key else None
-
-    def groups_vocabulary(self) -> list[str]:
-        return sorted(self.postings)
 
     def _correct(self, tokens: list[str]) -> list[str]:
         """Replace a misspelt word, or two or three pieces jieba cut it into, by the real word:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -176,6 +177,19 @@ def test_a_word_central_to_one_entry_tells_more_than_one_two_entries_share() -> 
     central = FaqIndex.build([dibao, *asides]).matcher
     split = FaqIndex.build([*shared, *asides[:2]]).matcher
     assert central.weight("低保") > split.weight("低保")
+
+
+def test_what_an_answer_says_is_matched_below_what_residents_ask() -> None:
+    fire = replace(
+        _entry("fire", "消防安全", ("灭火器怎么用", "灭火器放哪里", "楼道能堆东西吗")),
+        answer="家里可以装烟雾报警器，{office_phone}",
+    )
+    dog = _entry("dog", "养犬登记", ("养狗要登记吗", "狗证怎么办"))
+    index = FaqIndex.build([fire, dog], threshold=0.0)
+    # No phrasing says 烟雾报警器; the answer does, and it counts less than a phrasing's word.
+    assert index.best_match("烟雾报警器").best_id == "fire"
+    assert index.best_match("烟雾报警器").score < index.best_match("灭火器").score
+    assert "office_phone" not in index.matcher.postings  # placeholders are no words
 
 
 def test_a_story_before_the_question_does_not_hide_it() -> None:
