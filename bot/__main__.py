@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 from bot.config import ROOT, Config, ConfigError, load_config
@@ -106,7 +107,7 @@ def cmd_ask(args: argparse.Namespace, config: Config) -> int:
     for question in _lines(args.text):
         match = kb.faq.best_match(question)
         entry = kb.faq.entries.get(match.faq_id) if match.faq_id else None
-        answer = _render_plain(entry, config) if entry else None
+        answer = _render_plain(kb, entry, config) if entry else None
         if args.json:
             print(
                 json.dumps(
@@ -129,18 +130,13 @@ def cmd_ask(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
-def _render_plain(entry, config: Config) -> str:  # type: ignore[no-untyped-def]
-    community = config.community
-    fields = {
-        "community_name": community.name,
-        "office_address": community.office_address,
-        "office_phone": community.office_phone,
-        "office_hours": community.office_hours,
-        "grid_worker": "您的网格员",
-        "grid_name": community.name,
-    }
-    sources = "；".join(s.cite() for s in entry.sources)
-    return f"{entry.answer.format_map(fields)}（依据：{sources}，核对于{entry.checked}）"
+def _render_plain(kb, entry, config: Config) -> str:  # type: ignore[no-untyped-def]
+    """The answer as a resident who has not registered an address gets it."""
+    from handlers.context import Context
+    from handlers.faq import render_answer
+
+    ctx = Context(tx=None, kb=kb, config=config, now=datetime.now(UTC))  # type: ignore[arg-type]
+    return render_answer(ctx, entry)
 
 
 def cmd_classify(args: argparse.Namespace, config: Config) -> int:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import subprocess
+import sys
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -229,3 +232,25 @@ def test_the_city_note_and_the_suggestions_stand_on_their_own_lines(deps: Deps) 
     assert "各地标准和办理细节可能不同，以当地规定为准。" in lines
     assert any(line.startswith("你可能还想问：") for line in lines)
     assert not any(line.startswith("依据：") and "各地标准" in line for line in lines)
+
+
+def test_ask_answers_as_a_resident_is_answered(deps: Deps) -> None:
+    # `python -m bot ask` gives the answer a resident without an address gets (the same
+    # sentences, every placeholder filled from config.toml, sources and date), without the
+    # suggestions; an out-of-scope question gets none.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    run = subprocess.run(
+        [sys.executable, "-m", "bot", "ask", "--json"],
+        input="低保怎么申请\n给我讲个笑话\n",
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    dibao, joke = (json.loads(line) for line in run.stdout.splitlines())
+    assert dibao["faq_id"] == "dibao" and "{" not in dibao["answer"]
+    assert deps.config.community.office_phone in dibao["answer"]
+    assert send(deps, "低保怎么申请").replies[0].text.startswith(dibao["answer"])
+    assert joke["faq_id"] is None and joke["answer"] is None
