@@ -237,7 +237,7 @@ def cmd_report(args: argparse.Namespace, config: Config) -> int:
             return 2
         text = rates.summary_text(ctx, report)
     if args.xlsx:
-        rates.to_excel(report, Path(args.xlsx))
+        rates.to_excel(report, Path(args.xlsx), deps.knowledge.current.replies)
     if args.json:
         print(json.dumps(report, ensure_ascii=False))
     else:

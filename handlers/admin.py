@@ -26,7 +26,15 @@ def broadcast_command(req: Request, ctx: Context) -> list[Outgoing]:
     preview = ctx.say(
         "broadcast.preview", audience=schedule.audience, text=rules.render(ctx, schedule)
     )
-    return [ctx.reply(preview, (Button("确认发送", "bc:ok"), Button("取消", "bc:no")))]
+    return [
+        ctx.reply(
+            preview,
+            (
+                Button(ctx.word("buttons", "send"), "bc:ok"),
+                Button(ctx.word("buttons", "cancel"), "bc:no"),
+            ),
+        )
+    ]
 
 
 def confirm_broadcast(req: Request, ctx: Context) -> list[Outgoing]:

@@ -145,7 +145,7 @@ def rate_case(req: Request, ctx: Context) -> list[Outgoing]:
         ctx.drop_state()
         return [
             *ctx.reply_key("resident.rate_reopened", number=case.number),
-            *workflow.to_worker(owner, text, workflow.worked_buttons(case)),
+            *workflow.to_worker(owner, text, workflow.worked_buttons(ctx, case)),
         ]
     workflow.move(ctx, case, Action.CONFIRM, actor=actor, note=rating)
     ctx.drop_state()

@@ -12,6 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bot.config import Config, Rates
+from knowledge.replies import Replies
 from storage import reports
 from storage.store import Tx
 
@@ -147,39 +148,38 @@ def weekly(
     return result
 
 
-HEADERS = (
-    ("name", "名称"),
-    ("opened", "新增"),
-    ("assigned", "派单"),
-    ("accepted", "签收"),
-    ("resolved", "办结"),
-    ("rated", "评价"),
-    ("overdue", "超时"),
-    ("response_rate", "响应率"),
-    ("resolution_rate", "解决率"),
-    ("satisfaction_rate", "满意率"),
-    ("on_time_rate", "按时办结率"),
-    ("reopen_rate", "重办率"),
-    ("return_rate", "回退率"),
-    ("median_accept_minutes", "签收用时中位数(分钟)"),
-    ("median_resolve_hours", "办结用时中位数(小时)"),
+COLUMNS = (
+    "name",
+    "opened",
+    "assigned",
+    "accepted",
+    "resolved",
+    "rated",
+    "overdue",
+    "response_rate",
+    "resolution_rate",
+    "satisfaction_rate",
+    "on_time_rate",
+    "reopen_rate",
+    "return_rate",
+    "median_accept_minutes",
+    "median_resolve_hours",
 )
-SHEETS = (("total", "总体"), ("by_grid", "网格"), ("by_worker", "人员"), ("by_category", "类别"))
+SHEETS = ("total", "by_grid", "by_worker", "by_category")
 
 
-def to_excel(report: dict[str, Any], path: Path) -> None:
+def to_excel(report: dict[str, Any], path: Path, replies: Replies) -> None:
+    """The report as a workbook: a sheet per grouping, headed in replies.toml's [excel] words."""
     from openpyxl import Workbook
 
     book = Workbook()
     book.remove(book.active)
-    for key, title in SHEETS:
-        sheet = book.create_sheet(title)
-        sheet.append([header for _, header in HEADERS])
+    for key in SHEETS:
+        sheet = book.create_sheet(replies.get(f"excel.{key}"))
+        sheet.append([replies.get(f"excel.{column}") for column in COLUMNS])
         rows = [report[key]] if key == "total" else report[key]
         for row in rows:
-            sheet.append(
-                [row.get(field) if row.get(field) is not None else "" for field, _ in HEADERS]
-            )
+            sheet.append([row.get(c) if row.get(c) is not None else "" for c in COLUMNS])
     book.save(path)
 
 

@@ -156,7 +156,7 @@ def continue_address(req: Request, ctx: Context) -> list[Outgoing]:
         return _open(req, ctx, draft, address)
     asks = int(draft.get("asks", 1))
     if asks >= MAX_ADDRESS_ASKS:  # do not lose the report: file it for the leader to place
-        draft["text"] = f"{draft['text']}（补充：{req.text}）"
+        draft["text"] = ctx.say("words.added_words", text=draft["text"], added=req.text)
         return _open(req, ctx, draft, None)
     ctx.set_state(AWAITING_ADDRESS, {**draft, "asks": asks + 1})
     return ctx.reply_key("resident.ask_address_again")

@@ -37,11 +37,11 @@ def mask_phone(phone: str) -> str:
     return "****" if digits else ""
 
 
-def case_buttons(case: Case) -> tuple[Button, ...]:
+def case_buttons(ctx: Context, case: Case) -> tuple[Button, ...]:
     return (
-        Button("接单", f"case:accept:{case.id}"),
-        Button("退回", f"case:return:{case.id}"),
-        Button("转派", f"case:reassign:{case.id}"),
+        Button(ctx.word("buttons", "accept"), f"case:accept:{case.id}"),
+        Button(ctx.word("buttons", "return"), f"case:return:{case.id}"),
+        Button(ctx.word("buttons", "reassign"), f"case:reassign:{case.id}"),
     )
 
 
@@ -80,7 +80,7 @@ def route_new_case(ctx: Context, case: Case) -> list[Outgoing]:
     worker = on_duty(ctx, case.grid_id) if case.grid_id else None
     if worker is not None:
         workflow.assign(ctx, case, worker, actor="system")
-        out += workflow.to_worker(worker, notice_for(ctx, case), case_buttons(case))
+        out += workflow.to_worker(worker, notice_for(ctx, case), case_buttons(ctx, case))
         out += photos_for(ctx, case, worker, urls=[a.url for a in case.attachments])
     else:
         limits.schedule(case, ctx.config.limits, ctx.config.tz)

@@ -112,9 +112,9 @@ def show_case(req: Request, ctx: Context) -> list[Outgoing]:
         + "\n"
         + ctx.say("worker.case_status", status_name=ctx.status_name(case.status))
     )
-    buttons = workflow.worked_buttons(case) if case.status == Status.IN_PROGRESS else ()
+    buttons = workflow.worked_buttons(ctx, case) if case.status == Status.IN_PROGRESS else ()
     if case.status == Status.ASSIGNED and req.worker and case.assignee_id == req.worker.id:
-        buttons = routing.case_buttons(case)
+        buttons = routing.case_buttons(ctx, case)
     return [ctx.reply(text, buttons)]
 
 
@@ -160,7 +160,9 @@ def _assign_to(
             "worker.case_moved_on", number=case.number, status_name=ctx.status_name(case.status)
         )
     workflow.assign(ctx, case, target, actor=f"worker:{req.worker.id}")
-    notice = workflow.to_worker(target, routing.notice_for(ctx, case), routing.case_buttons(case))
+    notice = workflow.to_worker(
+        target, routing.notice_for(ctx, case), routing.case_buttons(ctx, case)
+    )
     done = ctx.say("worker.assigned", number=case.number, name=target.name)
     return [ctx.reply(done, ()), *notice]
 
@@ -251,7 +253,7 @@ def _accept(req: Request, ctx: Context, case: Case) -> list[Outgoing]:
             req.incoming.channel,
             req.incoming.sender_id,
             text,
-            workflow.worked_buttons(case),
+            workflow.worked_buttons(ctx, case),
             reply=True,
             edit_of=req.incoming.message_ref,
         ),

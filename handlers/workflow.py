@@ -35,13 +35,13 @@ def to_worker(
     return [Outgoing(Channel.TELEGRAM, str(worker.telegram_id), text, buttons)]
 
 
-def worked_buttons(case: Case) -> tuple[Button, ...]:
+def worked_buttons(ctx: Context, case: Case) -> tuple[Button, ...]:
     """What the owner can do with an accepted case."""
     return (
-        Button("添加进展", f"case:note:{case.id}"),
-        Button("办结", f"case:resolve:{case.id}"),
-        Button("需要协助", f"case:help:{case.id}"),
-        Button("显示电话", f"case:phone:{case.id}"),
+        Button(ctx.word("buttons", "note"), f"case:note:{case.id}"),
+        Button(ctx.word("buttons", "resolve"), f"case:resolve:{case.id}"),
+        Button(ctx.word("buttons", "help"), f"case:help:{case.id}"),
+        Button(ctx.word("buttons", "phone"), f"case:phone:{case.id}"),
     )
 
 

@@ -97,7 +97,7 @@ def test_excel_workbook(deps: Deps, clock, tmp_path: Path) -> None:
     with deps.store.unit() as tx:
         report = rates.weekly(tx, deps.config, week="2026-W47", now=clock.now, category_names={})
     path = tmp_path / "week.xlsx"
-    rates.to_excel(report, path)
+    rates.to_excel(report, path, deps.knowledge.current.replies)
     book = load_workbook(path)
     assert book.sheetnames == ["总体", "网格", "人员", "类别"]
     header = [c.value for c in book["网格"][1]]

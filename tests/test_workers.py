@@ -15,6 +15,7 @@ from sqlalchemy import select
 from bot.app import create_app
 from bot.case_view import detail
 from bot.pipeline import Deps
+from knowledge.replies import Replies
 from storage import cases
 from storage.models import Case, Worker
 from tests.fakes import telegram as tg
@@ -114,6 +115,15 @@ def case_of(stack: Stack, number: str) -> Case:
         return case
 
 
+def _button_labels(stack: Stack, chat_id: int) -> dict[str, str]:
+    labels = {}
+    for method in ("sendMessage", "editMessageText"):
+        for sent in stack.telegram.sent(method, chat_id):
+            for row in (sent.get("reply_markup") or {}).get("inline_keyboard", []):
+                labels.update({b["callback_data"]: b["text"] for b in row})
+    return labels
+
+
 def test_report_to_closing_through_wechat_and_telegram(stack: Stack) -> None:
     reply = stack.resident_says("oRes", "3号楼楼道灯坏了，晚上看不见")
     number = NUMBER.search(reply).group()
@@ -128,6 +138,11 @@ def test_report_to_closing_through_wechat_and_telegram(stack: Stack) -> None:
     )
     assert stack.telegram.sent("answerCallbackQuery")
     assert f"case:resolve:{case_id}" in stack.telegram.buttons(W01)
+    # The buttons read as knowledge/replies.toml words them.
+    labels = _button_labels(stack, W01)
+    words = Replies.load()
+    assert labels[f"case:accept:{case_id}"] == words.get("buttons.accept")
+    assert labels[f"case:resolve:{case_id}"] == words.get("buttons.resolve")
 
     stack.press(W01, f"case:note:{case_id}")
     stack.type(W01, "已联系电工，明天上午更换")

@@ -10,8 +10,6 @@ from bot import outbox
 from bot.messages import Channel, Incoming, Kind
 from bot.pipeline import Deps, handle
 
-PROMPT = "你> "
-
 
 def incoming(sender: str, text: str, deps: Deps) -> Incoming:
     return Incoming(
@@ -32,12 +30,13 @@ def say(sender: str, text: str, deps: Deps) -> str:
 
 
 def chat(deps: Deps, sender: str, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> None:
+    words = deps.knowledge.current.replies
     interactive = stdin.isatty()
     if interactive:
-        stdout.write("输入消息与社区小助手对话，Ctrl-D 退出。\n")
+        stdout.write(words.get("console.welcome") + "\n")
     while True:
         if interactive:
-            stdout.write(PROMPT)
+            stdout.write(words.get("console.you"))
             stdout.flush()
         line = stdin.readline()
         if not line:
@@ -46,5 +45,6 @@ def chat(deps: Deps, sender: str, stdin: TextIO = sys.stdin, stdout: TextIO = sy
         if not text.strip():
             continue
         answer = say(sender, text, deps)
-        stdout.write(f"小助手> {answer}\n\n" if interactive else f"{answer}\n\n")
+        bot = words.get("console.bot") if interactive else ""
+        stdout.write(f"{bot}{answer}\n\n")
         stdout.flush()
