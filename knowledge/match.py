@@ -56,7 +56,8 @@ class Matcher:
     _spread: dict[str, float] = field(default_factory=dict)
     _keys: list[str] = field(default_factory=list)  # group number → group key
     _in_sentences: dict[str, dict[str, tuple[int, ...]]] = field(default_factory=dict)
-    _arrays: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    # word → (group numbers, what it counts for each group's coverage, and for its rank)
+    _arrays: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict)
     _shares: dict[str, dict[str, float]] = field(default_factory=dict)  # group → word → share
 
     def add_words(self, words: Iterable[str]) -> None:
@@ -144,13 +145,15 @@ class Matcher:
                     where.setdefault(word, []).append(i)
             self._in_sentences[key] = {w: tuple(found) for w, found in where.items()}
         number = {key: i for i, key in enumerate(self._keys)}
-        self._arrays = {
-            word: (
+        full, central = self.tuning.full_share, self.tuning.centrality
+        self._arrays = {}
+        for word, pairs in self.postings.items():
+            shares = np.fromiter((s for _, s in pairs), dtype=np.float64, count=len(pairs))
+            self._arrays[word] = (
                 np.fromiter((number[k] for k, _ in pairs), dtype=np.int32, count=len(pairs)),
-                np.fromiter((s for _, s in pairs), dtype=np.float64, count=len(pairs)),
+                np.minimum(1.0, shares / full) if full > 0.0 else np.ones_like(shares),
+                1 - central + central * shares,
             )
-            for word, pairs in self.postings.items()
-        }
         # How few groups use a word, counting each by how central the word is to it against the
         # group it is most central to: 低保, said by every 低保 phrasing and by one phrasing of
         # six other entries, is nearly as telling as a word only one group uses.
@@ -223,19 +226,15 @@ class Matcher:
         """The shortlisted groups' scores in [0, 1): the share of the query's weight covered."""
         weights = self.query(text)
         total = sum(weights.values()) + self.tuning.smoothing
-        central = self.tuning.centrality
         # Postings are summed as arrays: with 10,000 entries a common word has thousands.
         rank = np.zeros(len(self._keys))
         whole = np.zeros(len(self._keys))
         for term, w in weights.items():
-            if w <= 0.0 or term not in self._arrays:
-                continue
-            groups, shares = self._arrays[term]
-            if self.tuning.full_share > 0.0:
-                whole[groups] += w * np.minimum(1.0, shares / self.tuning.full_share)
-            else:
-                whole[groups] += w
-            rank[groups] += w * (1 - central + central * shares)
+            posting = self._arrays.get(term) if w > 0.0 else None
+            if posting is not None:
+                groups, counts, ranks = posting
+                whole[groups] += w * counts
+                rank[groups] += w * ranks
         if only is not None:
             wanted = set(only)
             keep = np.zeros(len(self._keys), dtype=bool)
@@ -314,6 +313,8 @@ class Matcher:
             for width in (3, 2, 1):
                 if i + width > len(tokens):
                     continue
+                if width > 1 and any(len(t) > 2 for t in tokens[i : i + width]):
+                    continue  # jieba cuts a slip it does not know into short pieces
                 piece = "".join(tokens[i : i + width])
                 word = self.slips.get(piece) or self._sounds_like(piece)
                 if word is not None:
