@@ -8,8 +8,13 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.config import ROOT, Config, ConfigError, load_config
+
+if TYPE_CHECKING:
+    from knowledge.base import KnowledgeBase
+    from knowledge.faq import FaqEntry
 
 DEMO_ROSTER = ROOT / "knowledge" / "demo_roster.toml"
 Command = Callable[[argparse.Namespace, Config], int]
@@ -130,11 +135,12 @@ def cmd_ask(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
-def _render_plain(kb, entry, config: Config) -> str:  # type: ignore[no-untyped-def]
+def _render_plain(kb: KnowledgeBase, entry: FaqEntry, config: Config) -> str:
     """The answer as a resident who has not registered an address gets it."""
     from handlers.context import Context
     from handlers.faq import render_answer
 
+    # No database: without a resident, rendering reads configuration and knowledge only.
     ctx = Context(tx=None, kb=kb, config=config, now=datetime.now(UTC))  # type: ignore[arg-type]
     return render_answer(ctx, entry)
 

@@ -58,7 +58,8 @@ class Matcher:
     _in_sentences: dict[str, dict[str, tuple[int, ...]]] = field(default_factory=dict)
     # word → (group numbers, what it counts for each group's coverage, and for its rank)
     _arrays: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict)
-    _shares: dict[str, dict[str, float]] = field(default_factory=dict)  # group → word → share
+    # group → word → what the word counts for the group's coverage (share / full_share, at most 1)
+    _counts: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def add_words(self, words: Iterable[str]) -> None:
         self.tokenizer.add_words(words)
@@ -127,7 +128,6 @@ class Matcher:
                     self.tuning.inside * sum(word in p for p in phrasings) / len(phrasings)
                 )
                 self.postings.setdefault(word, []).append((key, share))
-                self._shares.setdefault(key, {})[word] = share
         vocabulary = sorted(self.postings)  # slips are read as words residents ask with
         for key, text in (notes or {}).items():
             if key not in self.groups or self.tuning.note <= 0.0:
@@ -135,7 +135,6 @@ class Matcher:
             told = frozenset(self.terms(text)) - self.groups[key] - self.fillers
             for word in sorted(told):
                 self.postings.setdefault(word, []).append((key, self.tuning.note))
-                self._shares[key][word] = self.tuning.note
             self.groups[key] |= told
         self._keys = list(self.groups)
         for key, phrasings in self.sentences.items():
@@ -144,15 +143,18 @@ class Matcher:
                 for word in phrasing:
                     where.setdefault(word, []).append(i)
             self._in_sentences[key] = {w: tuple(found) for w, found in where.items()}
-        number = {key: i for i, key in enumerate(self._keys)}
         full, central = self.tuning.full_share, self.tuning.centrality
+        for word, pairs in self.postings.items():
+            for key, share in pairs:
+                counts = min(1.0, share / full) if full > 0.0 else 1.0
+                self._counts.setdefault(key, {})[word] = counts
+        number = {key: i for i, key in enumerate(self._keys)}
         self._arrays = {}
         for word, pairs in self.postings.items():
-            shares = np.fromiter((s for _, s in pairs), dtype=np.float64, count=len(pairs))
             self._arrays[word] = (
                 np.fromiter((number[k] for k, _ in pairs), dtype=np.int32, count=len(pairs)),
-                np.minimum(1.0, shares / full) if full > 0.0 else np.ones_like(shares),
-                1 - central + central * shares,
+                np.fromiter((self._counts[k][word] for k, _ in pairs), np.float64, len(pairs)),
+                np.fromiter((1 - central + central * s for _, s in pairs), np.float64, len(pairs)),
             )
         # How few groups use a word, counting each by how central the word is to it against the
         # group it is most central to: 低保, said by every 低保 phrasing and by one phrasing of
@@ -203,13 +205,8 @@ class Matcher:
         """One group's score for a text, as `scores` computes it, without the ranking."""
         weights = self.query(text)
         total = sum(weights.values()) + self.tuning.smoothing
-        shares = self._shares[key]
-        full = self.tuning.full_share
-        whole = sum(
-            w * (min(1.0, shares[t] / full) if full > 0.0 else 1.0)
-            for t, w in weights.items()
-            if w > 0.0 and t in shares
-        )
+        counts = self._counts[key]
+        whole = sum(w * counts[t] for t, w in weights.items() if w > 0.0 and t in counts)
         best = self._best_sentence(key, [(t, w) for t, w in weights.items() if w > 0.0])
         return self._blend(whole, best, total)
 
