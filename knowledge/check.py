@@ -156,10 +156,31 @@ def check_replies(root: Path, problems: list[str]) -> None:
                 problems.append(f"replies.toml {section}.{key}: {broken[0]}")
 
 
+def check_off_topic(root: Path, problems: list[str]) -> None:
+    """An off-topic word (matching.toml) asks what no entry answers: no phrasing may use it."""
+    path = root / "matching.toml"
+    matching = (_load(path, problems) if path.exists() else None) or {}
+    words = [str(w) for w in matching.get("off_topic", [])]
+    if not words:
+        return
+    for path in sorted((root / "faq").glob("*.toml")):
+        data = _load(path, problems) or {}
+        phrasings = [data.get("title", ""), data.get("question", "")]
+        phrasings += [*data.get("alternates", []), *data.get("keywords", [])]
+        for word in words:
+            used = [str(p) for p in phrasings if word in str(p)]
+            if used:
+                problems.append(
+                    f"faq/{path.name}: {used[0]!r} uses {word!r}, an off_topic word of "
+                    "matching.toml (questions with it are not answered)"
+                )
+
+
 def check(root: Path = HERE) -> tuple[list[str], dict[str, int]]:
     problems: list[str] = []
     ids = check_faq(root, problems)
     check_related(root, ids, problems)
+    check_off_topic(root, problems)
     laws = check_law(root, problems)
     check_lexicon(root, problems)
     check_replies(root, problems)

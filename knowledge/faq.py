@@ -102,6 +102,7 @@ class MatchingWords:
 
     fillers: frozenset[str] = frozenset()
     confusions: Mapping[str, str] = field(default_factory=dict)
+    off_topic: frozenset[str] = frozenset()
 
 
 def load_matching(path: Path = MATCHING) -> MatchingWords:
@@ -112,6 +113,7 @@ def load_matching(path: Path = MATCHING) -> MatchingWords:
     return MatchingWords(
         frozenset(normalize(w) for w in data.get("fillers", ())),
         {normalize(k): normalize(v) for k, v in data.get("confusions", {}).items()},
+        frozenset(normalize(w) for w in data.get("off_topic", ())),
     )
 
 
@@ -148,8 +150,9 @@ class FaqIndex:
             words.fillers,
             words.confusions,
             tuning or Tuning(),
+            off_topic=words.off_topic,
         )
-        vocabulary = set(matcher.synonyms) | set(matcher.synonyms.values())
+        vocabulary = set(matcher.synonyms) | set(matcher.synonyms.values()) | words.off_topic
         for entry in by_id.values():
             vocabulary.update(normalize(k) for k in entry.keywords)
         matcher.add_words(vocabulary)

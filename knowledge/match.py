@@ -37,6 +37,7 @@ class Tuning:
     clause: int = 4  # a part of a longer message between punctuation, this long, is scored alone
     clauses: int = 4  # at most this many parts are scored (the longest)
     note: float = 0.02  # phrasings share a word only a group's notes (its answer) use counts as
+    off_topic: float = 2.0  # what an off-topic word weighs against the most telling word
 
 
 @dataclass
@@ -48,6 +49,7 @@ class Matcher:
     fillers: frozenset[str] = frozenset()
     confusions: Mapping[str, str] = field(default_factory=dict)  # character → its usual slips
     tuning: Tuning = field(default_factory=Tuning)
+    off_topic: frozenset[str] = frozenset()  # words asking what no group answers ("牌子")
     groups: dict[str, frozenset[str]] = field(default_factory=dict)
     sentences: dict[str, list[frozenset[str]]] = field(default_factory=dict)
     postings: dict[str, list[tuple[str, float]]] = field(default_factory=dict)  # → (group, share)
@@ -115,8 +117,8 @@ class Matcher:
         for key, texts in groups.items():
             bonus = frozenset(t for word in extra.get(key, ()) for t in self.terms(word))
             whole = frozenset(t for word in extra.get(key, ()) for t in self._words(word))
-            phrasings = [frozenset(self.terms(text)) | bonus for text in texts]
-            said[key] = [frozenset(self._words(text)) | whole for text in texts]
+            phrasings = [frozenset(self.terms(text)) - self.off_topic | bonus for text in texts]
+            said[key] = [frozenset(self._words(text)) - self.off_topic | whole for text in texts]
             self.sentences[key] = phrasings
             self.groups[key] = frozenset().union(bonus, *phrasings)
         for key, words in self.groups.items():
@@ -132,7 +134,7 @@ class Matcher:
         for key, text in (notes or {}).items():
             if key not in self.groups or self.tuning.note <= 0.0:
                 continue
-            told = frozenset(self.terms(text)) - self.groups[key] - self.fillers
+            told = frozenset(self.terms(text)) - self.groups[key] - self.fillers - self.off_topic
             for word in sorted(told):
                 self.postings.setdefault(word, []).append((key, self.tuning.note))
             self.groups[key] |= told
@@ -173,6 +175,8 @@ class Matcher:
         """What a query word tells about the topic: 0 for fillers and very common words."""
         if term in self.fillers:
             return 0.0
+        if term in self.off_topic:
+            return (self.tuning.ceiling - self.tuning.floor) * self.tuning.off_topic
         info = self.tokenizer.information(term)
         spread = self._spread.get(term, self.tuning.unknown)
         return max(0.0, min(info, self.tuning.ceiling) - self.tuning.floor) * spread

@@ -15,6 +15,7 @@ import pytest
 
 from bot.pipeline import Deps
 from knowledge.base import Live, load
+from knowledge.check import check
 from knowledge.faq import FaqEntry, FaqIndex, MatchingWords, Source
 from knowledge.text import Tokenizer
 from tests.dialog import send
@@ -193,6 +194,33 @@ def test_what_an_answer_says_is_matched_below_what_residents_ask() -> None:
     assert index.best_match("烟雾报警器").best_id == "fire"
     assert index.best_match("烟雾报警器").score < index.best_match("灭火器").score
     assert "office_phone" not in index.matcher.postings  # placeholders are no words
+
+
+def test_an_off_topic_word_keeps_a_question_on_the_same_topic_unanswered() -> None:
+    ebike = _entry("ebike", "电动车充电", ("电动车能在楼道充电吗", "电动车电池在家充电行吗"))
+    dog = _entry("dog", "养犬登记", ("养狗要登记吗", "狗证怎么办"))
+    plain = FaqIndex.build([ebike, dog], threshold=0.3)
+    matching = MatchingWords(off_topic=frozenset({"牌子"}))
+    guarded = FaqIndex.build([ebike, dog], threshold=0.3, matching=matching)
+    question = "电动车电池哪个牌子好"
+    assert plain.best_match(question).faq_id == "ebike"  # the topic words alone carry it
+    assert guarded.best_match(question).faq_id is None
+    assert guarded.best_match(question).best_id == "ebike"
+    # The questions the entry answers are answered as before.
+    asked = "电动车电池能在家里充电吗"
+    assert guarded.best_match(asked).faq_id == plain.best_match(asked).faq_id == "ebike"
+
+
+def test_knowledge_check_refuses_an_off_topic_word_in_a_phrasing(tmp_path: Path) -> None:
+    root = tmp_path / "knowledge"
+    shutil.copytree(ROOT / "knowledge", root)
+    matching = root / "matching.toml"
+    matching.write_text(
+        matching.read_text(encoding="utf-8").replace('"牌子",', '"牌子", "低保",'),
+        encoding="utf-8",
+    )
+    problems, _ = check(root)
+    assert any("faq/dibao.toml" in p and "'低保'" in p for p in problems)
 
 
 def test_a_story_before_the_question_does_not_hide_it() -> None:
