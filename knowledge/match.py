@@ -26,7 +26,7 @@ CLAUSE_BREAK = re.compile(r"[，,。.？?！!；;：:、\s]+")
 class Tuning:
     floor: float = 3.0  # information (nats) below which a word says nothing about the topic
     smoothing: float = 4.0  # added to the query's weight: short vague questions score lower
-    sentence_share: float = 0.3  # weight of the best single phrasing against the whole group
+    sentence_share: float = 0.4  # weight of the best single phrasing against the whole group
     shortlist: int = 8  # groups whose single phrasings are scored
     unknown: float = 1.0  # weight of a word no phrasing uses, against one that only one group uses
     ceiling: float = 12.0  # information above this (rare words, codes) counts as this
@@ -36,7 +36,7 @@ class Tuning:
     full_share: float = 0.05  # phrasings share from which a word counts fully for the whole group
     clause: int = 4  # a part of a longer message between punctuation, this long, is scored alone
     clauses: int = 4  # at most this many parts are scored (the longest)
-    note: float = 0.02  # phrasings share a word only a group's notes (its answer) use counts as
+    note: float = 0.035  # phrasings share a word only a group's notes (its answer) use counts as
     off_topic: float = 2.0  # what an off-topic word weighs against the most telling word
 
 
@@ -130,7 +130,10 @@ class Matcher:
                     self.tuning.inside * sum(word in p for p in phrasings) / len(phrasings)
                 )
                 self.postings.setdefault(word, []).append((key, share))
-        vocabulary = sorted(self.postings)  # slips are read as words residents ask with
+        # Slips are read as words residents ask with, and only as words a dictionary knows: a
+        # piece jieba made up from an odd phrasing ("我该", "能领") is no word a resident
+        # misspells, and would swallow common pieces that sound or look like it.
+        vocabulary = [word for word in sorted(self.postings) if self.tokenizer.known(word)]
         for key, text in (notes or {}).items():
             if key not in self.groups or self.tuning.note <= 0.0:
                 continue
@@ -307,7 +310,7 @@ class Matcher:
 
     def _correct(self, tokens: list[str]) -> list[str]:
         """Replace a misspelt word, or two or three pieces jieba cut it into, by the real word:
-        a listed slip, or a piece that sounds like exactly one indexed word ("信仿" → 信访)."""
+        a listed slip, or a piece that sounds like exactly one indexed word ("居主证" → 居住证)."""
         out: list[str] = []
         i = 0
         while i < len(tokens):

@@ -223,6 +223,16 @@ def test_knowledge_check_refuses_an_off_topic_word_in_a_phrasing(tmp_path: Path)
     assert any("faq/dibao.toml" in p and "'低保'" in p for p in problems)
 
 
+def test_a_slip_is_read_only_as_a_word_a_dictionary_knows(knowledge: Live) -> None:
+    matcher = knowledge.current.faq.matcher
+    # Pieces jieba makes up from odd phrasings ("我该", "能领") are no words residents misspell:
+    # a question that sounds like one keeps its own words.
+    assert matcher.terms("窝该") == ["窝", "该"]
+    assert all(matcher.tokenizer.known(word) for word in matcher.sounds.values())
+    assert all(matcher.tokenizer.known(word) for word in matcher.slips.values())
+    assert matcher.terms("居主证")[0] == "居住证"  # a word it knows is still found by its sound
+
+
 def test_a_story_before_the_question_does_not_hide_it() -> None:
     leak = _entry("leak", "楼上漏水", ("楼上漏水谁来赔", "楼上漏水找谁"))
     dog = _entry("dog", "养犬登记", ("养狗要登记吗", "狗证怎么办"))
