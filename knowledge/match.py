@@ -62,6 +62,7 @@ class Matcher:
     _arrays: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict)
     # group → word → what the word counts for the group's coverage (share / full_share, at most 1)
     _counts: dict[str, dict[str, float]] = field(default_factory=dict)
+    _long_slips: list[int] = field(default_factory=list)  # lengths of slips of 3+ characters
 
     def add_words(self, words: Iterable[str]) -> None:
         self.tokenizer.add_words(words)
@@ -72,6 +73,8 @@ class Matcher:
         return [term for term, _ in self._expand(self._words(text))]
 
     def _words(self, text: str) -> list[str]:
+        if self._long_slips:
+            text = self._mend(text)
         tokens = [self.synonyms.get(t, t) for t in self.tokenizer.cut(text)]
         return self._correct(tokens) if self.slips or self.sounds else tokens
 
@@ -172,6 +175,7 @@ class Matcher:
             used = sum(share for _, share in pairs) / most
             self._spread[word] = math.log((n + 1) / (used + 0.5)) / top
         self.slips = self._slip_table(vocabulary)
+        self._long_slips = sorted({len(w) for w in self.slips if len(w) >= 3}, reverse=True)
         self.sounds = self._sound_table(vocabulary)
 
     def weight(self, term: str) -> float:
@@ -307,6 +311,23 @@ class Matcher:
             return None
         key = sound(piece)
         return self.sounds.get(key) if key else None
+
+    def _mend(self, text: str) -> str:
+        """Long slips ("残疾正") put right in the text itself: jieba may cut them apart
+        ("残疾", "正旧"), and a slip of three or more characters is no word of its own."""
+        out: list[str] = []
+        i = 0
+        while i < len(text):
+            for size in self._long_slips:
+                word = self.slips.get(text[i : i + size]) if i + size <= len(text) else None
+                if word is not None:
+                    out.append(word)
+                    i += size
+                    break
+            else:
+                out.append(text[i])
+                i += 1
+        return "".join(out)
 
     def _correct(self, tokens: list[str]) -> list[str]:
         """Replace a misspelt word, or two or three pieces jieba cut it into, by the real word:

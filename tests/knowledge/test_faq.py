@@ -233,6 +233,14 @@ def test_a_slip_is_read_only_as_a_word_a_dictionary_knows(knowledge: Live) -> No
     assert matcher.terms("居主证")[0] == "居住证"  # a word it knows is still found by its sound
 
 
+def test_a_long_slip_is_mended_where_jieba_cuts_it_apart(knowledge: Live) -> None:
+    matcher = knowledge.current.faq.matcher
+    text = "残疾正旧得看不清了"
+    assert matcher.tokenizer.cut(text)[:2] == ["残疾", "正旧"]  # the slip's 正 went with 旧
+    assert "残疾人证" in matcher.terms(text)
+    assert knowledge.current.faq.best_match(text).best_id == "disability-card"
+
+
 def test_a_story_before_the_question_does_not_hide_it() -> None:
     leak = _entry("leak", "楼上漏水", ("楼上漏水谁来赔", "楼上漏水找谁"))
     dog = _entry("dog", "养犬登记", ("养狗要登记吗", "狗证怎么办"))
