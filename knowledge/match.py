@@ -62,7 +62,7 @@ class Matcher:
     _arrays: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict)
     # group → word → what the word counts for the group's coverage (share / full_share, at most 1)
     _counts: dict[str, dict[str, float]] = field(default_factory=dict)
-    _long_slips: list[int] = field(default_factory=list)  # lengths of slips of 3+ characters
+    _long_slips: dict[str, list[str]] = field(default_factory=dict)  # 3+ characters, by start
 
     def add_words(self, words: Iterable[str]) -> None:
         self.tokenizer.add_words(words)
@@ -175,7 +175,9 @@ class Matcher:
             used = sum(share for _, share in pairs) / most
             self._spread[word] = math.log((n + 1) / (used + 0.5)) / top
         self.slips = self._slip_table(vocabulary)
-        self._long_slips = sorted({len(w) for w in self.slips if len(w) >= 3}, reverse=True)
+        self._long_slips = {}
+        for slip in sorted((w for w in self.slips if len(w) >= 3), key=len, reverse=True):
+            self._long_slips.setdefault(slip[:2], []).append(slip)
         self.sounds = self._sound_table(vocabulary)
 
     def weight(self, term: str) -> float:
@@ -318,11 +320,10 @@ class Matcher:
         out: list[str] = []
         i = 0
         while i < len(text):
-            for size in self._long_slips:
-                word = self.slips.get(text[i : i + size]) if i + size <= len(text) else None
-                if word is not None:
-                    out.append(word)
-                    i += size
+            for slip in self._long_slips.get(text[i : i + 2], ()):
+                if text.startswith(slip, i):
+                    out.append(self.slips[slip])
+                    i += len(slip)
                     break
             else:
                 out.append(text[i])
