@@ -166,6 +166,10 @@ class FaqIndex:
     def terms(self, text: str) -> list[str]:
         return self.matcher.terms(text)
 
+    def off_topic(self, text: str) -> bool:
+        """Whether the text uses a word asking what no entry answers ("牌子", "天气")."""
+        return bool(self.matcher.off_topic.intersection(self.matcher.terms(normalize(text))))
+
     def forget(self) -> None:
         """Drop remembered questions and cuts (benchmarks time every message as a new one)."""
         self._scores.clear()

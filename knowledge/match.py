@@ -37,7 +37,7 @@ class Tuning:
     clause: int = 4  # a part of a longer message between punctuation, this long, is scored alone
     clauses: int = 4  # at most this many parts are scored (the longest)
     note: float = 0.035  # phrasings share a word only a group's notes (its answer) use counts as
-    off_topic: float = 2.0  # what an off-topic word weighs against the most telling word
+    off_topic: float = 3.0  # what an off-topic word weighs against the most telling word
 
 
 @dataclass

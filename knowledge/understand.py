@@ -6,7 +6,8 @@ is phrased as a question and the FAQ index answers it with confidence, it is a q
 it asks for something to be done ("楼道灯坏了，能不能派人来修一下？" is a report even though
 the FAQ explains how to report). So is
 a question that asks for nothing to be done when the keywords are not sure it is a report: the
-FAQ handler then says it cannot answer and offers a person, rather than opening a case.
+FAQ handler then says it cannot answer and offers a person, rather than opening a case. So is
+a message with an off-topic word (knowledge/matching.toml) that asks for nothing to be done.
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ CONFIDENT_REPORT = 0.5  # a question that asks for nothing is a report only abov
 
 def understand(kb: KnowledgeBase, text: str) -> Classification:
     found = kb.classifier.classify(text)
+    if found.intent == "report" and not found.request and kb.faq.off_topic(text):
+        # "电动车电池哪个牌子好" has a report's words but asks what nobody here answers: as a
+        # question it gets the FAQ's "cannot answer, ask a person"; else "not understood".
+        return replace(found, intent="faq" if found.question else "other", category=None)
     if found.intent not in ANSWERABLE or not found.question or found.case_number is not None:
         return found
     asks_for_help = found.intent == "report" and found.request

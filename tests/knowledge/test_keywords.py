@@ -198,3 +198,15 @@ def test_a_question_the_knowledge_base_answers_is_not_a_report(knowledge: Live) 
     assert understand(kb, question).intent == "faq"
     # The same words as a report, not a question: a case.
     assert understand(kb, "楼上装修噪音太大，晚上十点还在砸墙").intent == "report"
+
+
+def test_a_message_asking_what_nobody_here_answers_opens_no_case(knowledge: Live) -> None:
+    kb = knowledge.current
+    question = "电动车电池哪个牌子好"
+    assert kb.classifier.classify(question).intent == "report"  # 电动车: a fire risk's word
+    assert kb.faq.best_match(question).faq_id is None
+    assert understand(kb, question).intent == "faq"  # "cannot answer, ask a person"
+    assert understand(kb, "推荐个好吃的饭店").intent == "other"
+    # A report that also asks for something to be done stays a report.
+    found = understand(kb, "楼道灯坏了，推荐你们派人来修")
+    assert (found.intent, found.category) == ("report", "repair")
