@@ -139,6 +139,12 @@ def test_bad_and_odd_input_gets_a_clear_answer_and_changes_nothing(deps: Deps) -
     assert count(deps, Case) == 0
 
 
+def test_a_shopping_question_on_a_report_topic_opens_no_case(deps: Deps) -> None:
+    reply = send(deps, "电动车电池哪个牌子好").text
+    assert "暂时回答不了" in reply and "人工" in reply
+    assert count(deps, Case) == 0
+
+
 def test_subscribe_and_unsubscribe(deps: Deps) -> None:
     from storage.models import Resident
 
