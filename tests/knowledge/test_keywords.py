@@ -174,6 +174,7 @@ def test_live_lexicon_loads_learned_files_and_stopwords() -> None:
         ("楼道灯坏了好几天了，晚上黑乎乎的", "report", "repair"),
         ("消防通道上停满了车", "report", "parking"),
         ("楼道里堆了好多纸箱，怕着火", "report", "fire"),
+        ("2号楼楼道里堆满杂物", "report", "fire"),  # was neighbor: 堆满 alone
         ("对门的王大爷三天没见着了", "report", "elderly"),
         ("请问2026-000099这个单子是谁在跟进", "progress", None),
         ("撤销2026-000099，已经修好了", "cancel", None),
