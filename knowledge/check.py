@@ -55,7 +55,7 @@ def _fields(text: str) -> set[str]:
         return {f"<broken braces: {exc}>"}
 
 
-def check_faq(root: Path, problems: list[str]) -> set[str]:
+def check_faq(root: Path, problems: list[str], off_topic: list[str]) -> set[str]:
     ids: set[str] = set()
     for path in sorted((root / "faq").glob("*.toml")):
         data = _load(path, problems)
@@ -68,6 +68,12 @@ def check_faq(root: Path, problems: list[str]) -> set[str]:
         if faq_id in ids:
             problems.append(f"{where}: duplicate id {faq_id}")
         ids.add(faq_id)
+        phrasings = [data.get("title", ""), data.get("question", "")]
+        phrasings += [*data.get("alternates", []), *data.get("keywords", [])]
+        for word in off_topic:  # no phrasing may use one: questions with it are not answered
+            used = [str(p) for p in phrasings if word in str(p)]
+            if used:
+                problems.append(f"{where}: {used[0]!r} uses {word!r}, off_topic in matching.toml")
         for key in ("title", "question", "answer", "sources", "checked"):
             if not data.get(key):
                 problems.append(f"{where}: missing {key}")
@@ -156,31 +162,17 @@ def check_replies(root: Path, problems: list[str]) -> None:
                 problems.append(f"replies.toml {section}.{key}: {broken[0]}")
 
 
-def check_off_topic(root: Path, problems: list[str]) -> None:
-    """An off-topic word (matching.toml) asks what no entry answers: no phrasing may use it."""
+def off_topic_words(root: Path, problems: list[str]) -> list[str]:
+    """matching.toml's off_topic words: they ask what no entry answers."""
     path = root / "matching.toml"
     matching = (_load(path, problems) if path.exists() else None) or {}
-    words = [str(w) for w in matching.get("off_topic", [])]
-    if not words:
-        return
-    for path in sorted((root / "faq").glob("*.toml")):
-        data = _load(path, problems) or {}
-        phrasings = [data.get("title", ""), data.get("question", "")]
-        phrasings += [*data.get("alternates", []), *data.get("keywords", [])]
-        for word in words:
-            used = [str(p) for p in phrasings if word in str(p)]
-            if used:
-                problems.append(
-                    f"faq/{path.name}: {used[0]!r} uses {word!r}, an off_topic word of "
-                    "matching.toml (questions with it are not answered)"
-                )
+    return [str(w) for w in matching.get("off_topic", [])]
 
 
 def check(root: Path = HERE) -> tuple[list[str], dict[str, int]]:
     problems: list[str] = []
-    ids = check_faq(root, problems)
+    ids = check_faq(root, problems, off_topic_words(root, problems))
     check_related(root, ids, problems)
-    check_off_topic(root, problems)
     laws = check_law(root, problems)
     check_lexicon(root, problems)
     check_replies(root, problems)
