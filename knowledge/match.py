@@ -10,6 +10,7 @@ common slip (a confusable character) turns them into one it does.
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -75,7 +76,11 @@ class Matcher:
     def _words(self, text: str) -> list[str]:
         if self._long_slips:
             text = self._mend(text)
-        tokens = [self.synonyms.get(t, t) for t in self.tokenizer.cut(text)]
+        return self._read(self.tokenizer.cut(text))
+
+    def _read(self, tokens: list[str]) -> list[str]:
+        """Cut pieces with synonyms and slips replaced by the words they stand for."""
+        tokens = [self.synonyms.get(t, t) for t in tokens]
         return self._correct(tokens) if self.slips or self.sounds else tokens
 
     def _expand(self, tokens: list[str]) -> list[tuple[str, float]]:
@@ -192,8 +197,11 @@ class Matcher:
 
     def query(self, text: str) -> dict[str, float]:
         """Distinct query words and their weights (a long word its parts stand for weighs 0)."""
+        return self._weigh(self._words(text))
+
+    def _weigh(self, words: list[str]) -> dict[str, float]:
         weights: dict[str, float] = {}
-        for term, counts in self._expand(self._words(text)):
+        for term, counts in self._expand(words):
             if term not in weights or counts == 0.0:
                 weights[term] = counts * self.weight(term)
             else:
@@ -207,16 +215,15 @@ class Matcher:
         part for the best group, which keeps its best score: the story told before a question
         should not hide the question. The whole message alone decides the order."""
         result = dict(whole)
-        parts = self._clauses(text)
+        parts = self._parts(text)
         if result and len(parts) > 1:
             top = max(result, key=lambda k: result[k])
-            for part in parts:
-                result[top] = max(result[top], self._group_coverage(top, part))
+            for words in parts:
+                result[top] = max(result[top], self._group_coverage(top, self._weigh(words)))
         return result
 
-    def _group_coverage(self, key: str, text: str) -> float:
-        """One group's score for a text, as `scores` computes it, without the ranking."""
-        weights = self.query(text)
+    def _group_coverage(self, key: str, weights: Mapping[str, float]) -> float:
+        """One group's score for weighted words, as `scores` computes it, without the ranking."""
         total = sum(weights.values()) + self.tuning.smoothing
         counts = self._counts[key]
         whole = sum(w * counts[t] for t, w in weights.items() if w > 0.0 and t in counts)
@@ -228,9 +235,29 @@ class Matcher:
         mix = self.tuning.sentence_share
         return ((1 - mix) * whole + mix * best) / total
 
-    def _clauses(self, text: str) -> list[str]:
-        parts = [p for p in CLAUSE_BREAK.split(text) if len(p) >= self.tuning.clause]
-        return sorted(parts, key=len, reverse=True)[: self.tuning.clauses]
+    def _parts(self, text: str) -> list[list[str]]:
+        """The words of the longest parts of a message (between punctuation), at least `clause`
+        characters each, at most `clauses` of them, from the message's own cut (jieba cuts
+        between punctuation marks anyway, so a part alone would be cut the same)."""
+        if self._long_slips:
+            text = self._mend(text)
+        breaks = list(CLAUSE_BREAK.finditer(text))
+        starts = [0] + [m.end() for m in breaks]
+        ends = [m.start() for m in breaks] + [len(text)]
+        pieces: list[list[str]] = [[] for _ in starts]
+        position = 0
+        for token in self.tokenizer.cut(text):
+            found = text.find(token, position)
+            if found < 0:
+                continue
+            position = found + len(token)
+            pieces[bisect.bisect_right(starts, found) - 1].append(token)
+        sizes = [end - start for start, end in zip(starts, ends, strict=True)]
+        longest = sorted(
+            (i for i, size in enumerate(sizes) if size >= self.tuning.clause),
+            key=lambda i: -sizes[i],
+        )[: self.tuning.clauses]
+        return [self._read(pieces[i]) for i in longest]
 
     def scores(self, text: str, *, only: Iterable[str] | None = None) -> dict[str, float]:
         """The shortlisted groups' scores in [0, 1): the share of the query's weight covered."""
