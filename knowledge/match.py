@@ -216,6 +216,8 @@ class Matcher:
         should not hide the question. The whole message alone decides the order."""
         result = dict(whole)
         parts = self._parts(text)
+        if any(self.off_topic.intersection(words) for words in parts):
+            return result  # a part must not hide what the message asks that nobody answers
         if result and len(parts) > 1:
             top = max(result, key=lambda k: result[k])
             for words in parts:

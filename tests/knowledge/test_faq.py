@@ -211,6 +211,18 @@ def test_an_off_topic_word_keeps_a_question_on_the_same_topic_unanswered() -> No
     assert guarded.best_match(asked).faq_id == plain.best_match(asked).faq_id == "ebike"
 
 
+def test_a_part_of_a_message_does_not_hide_its_off_topic_question() -> None:
+    ebike = _entry("ebike", "电动车充电", ("电动车能在楼道充电吗", "电动车电池在家充电行吗"))
+    dog = _entry("dog", "养犬登记", ("养狗要登记吗", "狗证怎么办"))
+    plain = FaqIndex.build([ebike, dog])
+    matching = MatchingWords(off_topic=frozenset({"牌子"}))
+    guarded = FaqIndex.build([ebike, dog], matching=matching)
+    message = "电动车电池在家充电，想换个新电池，哪个牌子好"
+    # Without the list, the part that names the topic lifts the whole message.
+    assert plain.best_match(message).score > plain.best_match(message, by_parts=False).score
+    assert guarded.best_match(message).score == guarded.best_match(message, by_parts=False).score
+
+
 def test_knowledge_check_refuses_an_off_topic_word_in_a_phrasing(tmp_path: Path) -> None:
     root = tmp_path / "knowledge"
     shutil.copytree(ROOT / "knowledge", root)
