@@ -183,7 +183,8 @@ class Matcher:
         self._long_slips = {}
         for slip in sorted((w for w in self.slips if len(w) >= 3), key=len, reverse=True):
             self._long_slips.setdefault(slip[:2], []).append(slip)
-        self.sounds = self._sound_table(vocabulary)
+        named = {t for words in extra.values() for word in words for t in self._words(word)}
+        self.sounds = self._sound_table(vocabulary, named | set(self.synonyms.values()))
 
     def weight(self, term: str) -> float:
         """What a query word tells about the topic: 0 for fillers and very common words."""
@@ -320,8 +321,9 @@ class Matcher:
                         table.setdefault(wrong, word)
         return table
 
-    def _sound_table(self, vocabulary: Sequence[str]) -> dict[str, str]:
-        """Each indexed word of two or more characters by its sound, when no other sounds so."""
+    def _sound_table(self, vocabulary: Sequence[str], named: set[str]) -> dict[str, str]:
+        """Each indexed word of two or more characters by its sound, when no other sounds so,
+        or when it is the only one of them that a keyword or synonym names (信访, not 新房)."""
         words: dict[str, set[str]] = {}
         spellings = [(w, w) for w in vocabulary]
         spellings += [(k, v) for k, v in self.synonyms.items() if v in self.postings]
@@ -329,7 +331,12 @@ class Matcher:
             key = sound(written) if len(written) >= 2 else ""
             if key:
                 words.setdefault(key, set()).add(word)
-        return {key: next(iter(found)) for key, found in words.items() if len(found) == 1}
+        table = {}
+        for key, found in words.items():
+            chosen = found if len(found) == 1 else found & named
+            if len(chosen) == 1:
+                table[key] = next(iter(chosen))
+        return table
 
     def _sounds_like(self, piece: str) -> str | None:
         """The indexed word a slip sounds like: a piece no dictionary knows, read aloud."""
@@ -361,7 +368,7 @@ class Matcher:
 
     def _correct(self, tokens: list[str]) -> list[str]:
         """Replace a misspelt word, or two or three pieces jieba cut it into, by the real word:
-        a listed slip, or a piece that sounds like exactly one indexed word ("居主证" → 居住证)."""
+        a listed slip, or a piece that sounds like one indexed word ("信仿" → 信访)."""
         out: list[str] = []
         i = 0
         while i < len(tokens):

@@ -32,6 +32,9 @@ ROOT = Path(__file__).resolve().parents[2]
         ("居民医保怎么交", "medical-insurance-resident"),
         ("电瓶车能在楼道里充电吗", "ebike-charging"),
         ("电动自行车能在楼道里充电吗", "ebike-charging"),
+        ("工单能撤消吗", "case-progress"),  # 撤消 = 撤销
+        ("户口咋迁来", "hukou-move-in"),  # 迁来 = 迁入
+        ("重办身份证", "id-card-replace"),  # 重办 = 补办
     ],
 )
 def test_synonyms_reach_the_same_entry(knowledge: Live, question: str, faq_id: str) -> None:
@@ -243,6 +246,8 @@ def test_a_slip_is_read_only_as_a_word_a_dictionary_knows(knowledge: Live) -> No
     assert all(matcher.tokenizer.known(word) for word in matcher.sounds.values())
     assert all(matcher.tokenizer.known(word) for word in matcher.slips.values())
     assert matcher.terms("居主证")[0] == "居住证"  # a word it knows is still found by its sound
+    # 信访 and 新房 sound alike; a keyword names 信访, none names 新房.
+    assert matcher.terms("信仿") == ["信访"]
 
 
 def test_a_long_slip_is_mended_where_jieba_cuts_it_apart(knowledge: Live) -> None:
