@@ -173,7 +173,7 @@ class FaqIndex:
     def forget(self) -> None:
         """Drop remembered questions and cuts (benchmarks time every message as a new one)."""
         self._scores.clear()
-        self.matcher.tokenizer.forget()
+        self.matcher.forget()
 
     def scores(self, query: str, *, by_parts: bool = True) -> dict[str, float]:
         """The closest entries' scores: the share of the question's information they cover

@@ -20,6 +20,7 @@ import numpy as np
 
 from knowledge.text import Tokenizer, default_tokenizer, sound
 
+HEARD = 20_000  # pieces remembered with the word they are a slip of (or none)
 CLAUSE_BREAK = re.compile(r"[，,。.？?！!；;：:、\s]+")
 
 
@@ -64,6 +65,12 @@ class Matcher:
     # group → word → what the word counts for the group's coverage (share / full_share, at most 1)
     _counts: dict[str, dict[str, float]] = field(default_factory=dict)
     _long_slips: dict[str, list[str]] = field(default_factory=dict)  # 3+ characters, by start
+    _heard: dict[str, str | None] = field(default_factory=dict)  # piece → the word it is a slip of
+
+    def forget(self) -> None:
+        """Drop remembered cuts and slips (benchmarks time every message as a new one)."""
+        self._heard.clear()
+        self.tokenizer.forget()
 
     def add_words(self, words: Iterable[str]) -> None:
         self.tokenizer.add_words(words)
@@ -185,6 +192,7 @@ class Matcher:
             self._long_slips.setdefault(slip[:2], []).append(slip)
         named = {t for words in extra.values() for word in words for t in self._words(word)}
         self.sounds = self._sound_table(vocabulary, named | set(self.synonyms.values()))
+        self._heard = {}
 
     def weight(self, term: str) -> float:
         """What a query word tells about the topic: 0 for fillers and very common words."""
@@ -338,6 +346,16 @@ class Matcher:
                 table[key] = next(iter(chosen))
         return table
 
+    def _slip_of(self, piece: str) -> str | None:
+        """The word a piece is a slip of, if any; remembered (a message's parts repeat it)."""
+        if piece in self._heard:
+            return self._heard[piece]
+        word = self.slips.get(piece) or self._sounds_like(piece)
+        if len(self._heard) >= HEARD:
+            self._heard.clear()
+        self._heard[piece] = word
+        return word
+
     def _sounds_like(self, piece: str) -> str | None:
         """The indexed word a slip sounds like: a piece no dictionary knows, read aloud."""
         if (
@@ -378,7 +396,7 @@ class Matcher:
                 if width > 1 and any(len(t) > 2 for t in tokens[i : i + width]):
                     continue  # jieba cuts a slip it does not know into short pieces
                 piece = "".join(tokens[i : i + width])
-                word = self.slips.get(piece) or self._sounds_like(piece)
+                word = self._slip_of(piece)
                 if word is not None:
                     out.append(word)
                     i += width
