@@ -21,6 +21,7 @@ import numpy as np
 from knowledge.text import Tokenizer, default_tokenizer, sound
 
 HEARD = 20_000  # pieces remembered with the word they are a slip of (or none)
+NOT_HEARD = "\0"  # no word is this
 CLAUSE_BREAK = re.compile(r"[，,。.？?！!；;：:、\s]+")
 
 
@@ -348,8 +349,9 @@ class Matcher:
 
     def _slip_of(self, piece: str) -> str | None:
         """The word a piece is a slip of, if any; remembered (a message's parts repeat it)."""
-        if piece in self._heard:
-            return self._heard[piece]
+        heard = self._heard.get(piece, NOT_HEARD)  # one lookup: another thread may clear it
+        if heard is not NOT_HEARD:
+            return heard
         word = self.slips.get(piece) or self._sounds_like(piece)
         if len(self._heard) >= HEARD:
             self._heard.clear()
