@@ -37,7 +37,7 @@ class Tuning:
     part: float = 1.0  # what the known words inside a known long word count for
     centrality: float = 0.5  # how much a word counts less when few of a group's phrasings use it
     full_share: float = 0.05  # phrasings share from which a word counts fully for the whole group
-    clause: int = 4  # a part of a longer message between punctuation, this long, is scored alone
+    clause: int = 3  # a part of a longer message between punctuation, this long, is scored alone
     clauses: int = 4  # at most this many parts are scored (the longest)
     note: float = 0.035  # phrasings share a word only a group's notes (its answer) use counts as
     off_topic: float = 3.0  # what an off-topic word weighs against the most telling word
