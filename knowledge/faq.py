@@ -168,7 +168,7 @@ class FaqIndex:
 
     def off_topic(self, text: str) -> bool:
         """Whether the text uses a word asking what no entry answers ("牌子", "天气")."""
-        return bool(self.matcher.off_topic.intersection(self.matcher.terms(normalize(text))))
+        return self.matcher.asks_off_topic(normalize(text))
 
     def forget(self) -> None:
         """Drop remembered questions and cuts (benchmarks time every message as a new one)."""

@@ -5,7 +5,9 @@ above a floor, times how few groups in the index use it. Filler words weigh noth
 scores the share of the query's weight that its phrasings contain, half over all of the group's
 phrasings and half over its single best one; a small constant in the denominator keeps short,
 uninformative questions from scoring high. Words the index does not know are corrected when a
-common slip (a confusable character) turns them into one it does.
+common slip (a confusable character) turns them into one it does. Off-topic words (which
+brand, where to buy) are never indexed and weigh more than any other, so a question on a known
+topic that asks what no group answers stays below the threshold.
 """
 
 from __future__ import annotations
@@ -80,6 +82,10 @@ class Matcher:
         """Words of a text with synonyms and slips replaced by the canonical word, and the
         known words inside long words ("居民医保" also gives "医保") so that compounds match."""
         return [term for term, _ in self._expand(self._words(text))]
+
+    def asks_off_topic(self, text: str) -> bool:
+        """Whether the text uses a word asking what no group answers ("牌子", "天气预报")."""
+        return bool(self.off_topic) and not self.off_topic.isdisjoint(self.terms(text))
 
     def _words(self, text: str) -> list[str]:
         if self._long_slips:
@@ -225,9 +231,9 @@ class Matcher:
         part for the best group, which keeps its best score: the story told before a question
         should not hide the question. The whole message alone decides the order."""
         result = dict(whole)
-        parts = self._parts(text)
-        if any(self.off_topic.intersection(words) for words in parts):
+        if self.asks_off_topic(text):
             return result  # a part must not hide what the message asks that nobody answers
+        parts = self._parts(text)
         if result and len(parts) > 1:
             top = max(result, key=lambda k: result[k])
             for words in parts:
