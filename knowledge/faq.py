@@ -166,8 +166,8 @@ class FaqIndex:
     def terms(self, text: str) -> list[str]:
         return self.matcher.terms(text)
 
-    def off_topic(self, text: str) -> bool:
-        """Whether the text uses a word asking what no entry answers ("牌子", "天气")."""
+    def asks_off_topic(self, text: str) -> bool:
+        """Whether the text uses a word asking what no entry answers ("牌子", "天气预报")."""
         return self.matcher.asks_off_topic(normalize(text))
 
     def forget(self) -> None:

@@ -84,8 +84,9 @@ class Matcher:
         return [term for term, _ in self._expand(self._words(text))]
 
     def asks_off_topic(self, text: str) -> bool:
-        """Whether the text uses a word asking what no group answers ("牌子", "天气预报")."""
-        return bool(self.off_topic) and not self.off_topic.isdisjoint(self.terms(text))
+        """Whether the text uses a word asking what no group answers ("牌子", "天气预报").
+        Off-topic words are dictionary words, cut whole: the (remembered) cut is enough."""
+        return bool(self.off_topic) and not self.off_topic.isdisjoint(self.tokenizer.cut(text))
 
     def _words(self, text: str) -> list[str]:
         if self._long_slips:

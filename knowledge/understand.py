@@ -26,7 +26,7 @@ CONFIDENT_REPORT = 0.5  # a question that asks for nothing is a report only abov
 
 def understand(kb: KnowledgeBase, text: str) -> Classification:
     found = kb.classifier.classify(text)
-    if found.intent == "report" and not found.request and kb.faq.off_topic(text):
+    if found.intent == "report" and not found.request and kb.faq.asks_off_topic(text):
         # "电动车电池哪个牌子好" has a report's words but asks what nobody here answers: as a
         # question it gets the FAQ's "cannot answer, ask a person"; else "not understood".
         return replace(found, intent="faq" if found.question else "other", category=None)
