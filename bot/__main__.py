@@ -120,10 +120,16 @@ def cmd_ask(args: argparse.Namespace, config: Config) -> int:
                         "question": question,
                         "faq_id": match.faq_id,
                         "score": match.score,
+                        "declined_by": match.declined_by,
                         "answer": answer,
                     },
                     ensure_ascii=False,
                 )
+            )
+        elif match.declined_by is not None:
+            print(
+                f"{question}\n  (no answer: closer to {match.declined_by!r}, a near miss "
+                f"listed in {match.best_id}, than to its phrasings; {match.score:.2f})\n"
             )
         elif entry is None:
             print(

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from knowledge.classify import CATEGORIES, INTENTS
+from knowledge.text import normalize
 
 HERE = Path(__file__).resolve().parent
 REQUIRED_FAQ = (
@@ -57,6 +58,8 @@ def _fields(text: str) -> set[str]:
 
 def check_faq(root: Path, problems: list[str], off_topic: list[str]) -> set[str]:
     ids: set[str] = set()
+    asked: dict[str, str] = {}  # a phrasing, normalized → the entry that answers it
+    near: list[tuple[str, str]] = []  # (where, a near miss: a question no entry answers)
     for path in sorted((root / "faq").glob("*.toml")):
         data = _load(path, problems)
         if data is None:
@@ -70,6 +73,13 @@ def check_faq(root: Path, problems: list[str], off_topic: list[str]) -> set[str]
         ids.add(faq_id)
         phrasings = [data.get("title", ""), data.get("question", "")]
         phrasings += [*data.get("alternates", []), *data.get("keywords", [])]
+        for phrasing in phrasings:
+            asked.setdefault(normalize(str(phrasing)), faq_id)
+        for text in data.get("near_misses", []):
+            if not isinstance(text, str) or not text.strip():
+                problems.append(f"{where}: a near miss must be a question, not {text!r}")
+            else:
+                near.append((where, text))
         for word in off_topic:  # no phrasing may use one: questions with it are not answered
             used = [str(p) for p in phrasings if word in str(p)]
             if used:
@@ -97,6 +107,10 @@ def check_faq(root: Path, problems: list[str], off_topic: list[str]) -> set[str]
                 problems.append(f"{where}: a source needs law+article or doc")
             if OLD_PUBLIC_SECURITY_LAW in source.get("law", "") and source.get("article"):
                 problems.append(f"{where}: do not cite article numbers of the old 治安管理处罚法")
+    for where, text in near:  # a question either is answered or is not
+        answered_by = asked.get(normalize(text))
+        if answered_by:
+            problems.append(f"{where}: near miss {text!r} is a phrasing of {answered_by}")
     for faq_id in REQUIRED_FAQ:
         if faq_id not in ids:
             problems.append(f"faq: required entry {faq_id} is missing")

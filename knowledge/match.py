@@ -43,6 +43,7 @@ class Tuning:
     clauses: int = 4  # at most this many parts are scored (the longest)
     note: float = 0.035  # phrasings share a word only a group's notes (its answer) use counts as
     off_topic: float = 3.0  # what an off-topic word weighs against the most telling word
+    decline: float = 1.0  # a near miss covering more than this times the best phrasing declines
 
 
 @dataclass
@@ -69,6 +70,8 @@ class Matcher:
     _counts: dict[str, dict[str, float]] = field(default_factory=dict)
     _long_slips: dict[str, list[str]] = field(default_factory=dict)  # 3+ characters, by start
     _heard: dict[str, str | None] = field(default_factory=dict)  # piece → the word it is a slip of
+    near_misses: list[tuple[str, str]] = field(default_factory=list)  # (group, text) not answered
+    _near: dict[str, np.ndarray] = field(default_factory=dict)  # word → near-miss numbers
 
     def forget(self) -> None:
         """Drop remembered cuts and slips (benchmarks time every message as a new one)."""
@@ -132,10 +135,13 @@ class Matcher:
         groups: Mapping[str, Sequence[str]],
         extra: Mapping[str, Sequence[str]],
         notes: Mapping[str, str] | None = None,
+        near_misses: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         """Index each group's phrasings; `extra` words (keywords) count as in every phrasing,
         and the words of a group's `notes` (an FAQ answer) that no phrasing uses count as
-        used by a `note` share of its phrasings, for the whole group only."""
+        used by a `note` share of its phrasings, for the whole group only. `near_misses` are
+        questions close to a group that no group answers ("驾驶证丢了怎么补"): they weigh no
+        word and rank nothing, and only decline an answer (`declined`)."""
         said: dict[str, list[frozenset[str]]] = {}  # the words as written, no parts
         for key, texts in groups.items():
             bonus = frozenset(t for word in extra.get(key, ()) for t in self.terms(word))
@@ -201,6 +207,33 @@ class Matcher:
         named = {t for words in extra.values() for word in words for t in self._words(word)}
         self.sounds = self._sound_table(vocabulary, named | set(self.synonyms.values()))
         self._heard = {}
+        self.near_misses = [
+            (key, text) for key, texts in (near_misses or {}).items() for text in texts
+        ]
+        where_near: dict[str, list[int]] = {}
+        for i, (_, text) in enumerate(self.near_misses):
+            for word in frozenset(self.terms(text)):
+                where_near.setdefault(word, []).append(i)
+        self._near = {w: np.array(found, dtype=np.int32) for w, found in where_near.items()}
+
+    def declined(self, text: str, key: str) -> str | None:
+        """The near miss that declines answering `text` with group `key`, if one does: it
+        covers more of the question's information than the group's best phrasing does
+        ("驾驶证丢了怎么补" is nearer "驾驶证丢了怎么补办" than "身份证丢了怎么补办")."""
+        if not self._near or key not in self.sentences:
+            return None
+        weights = self.query(text)
+        hits = [(t, w) for t, w in weights.items() if w > 0.0]
+        covered = np.zeros(len(self.near_misses))
+        for term, w in hits:
+            found = self._near.get(term)
+            if found is not None:
+                covered[found] += w
+        nearest = int(np.argmax(covered))
+        near = float(covered[nearest])
+        if near <= 0.0 or near <= self.tuning.decline * self._best_sentence(key, hits):
+            return None
+        return self.near_misses[nearest][1]
 
     def weight(self, term: str) -> float:
         """What a query word tells about the topic: 0 for fillers and very common words."""

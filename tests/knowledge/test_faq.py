@@ -228,6 +228,46 @@ def test_a_part_of_a_message_does_not_hide_its_off_topic_question() -> None:
     assert guarded.best_match(message).score == guarded.best_match(message, by_parts=False).score
 
 
+def test_a_near_miss_declines_a_question_nearer_to_it_than_to_the_entry() -> None:
+    card = _entry("id-card", "身份证补领", ("身份证丢了怎么补办", "身份证丢了去哪补"))
+    dog = _entry("dog", "养犬登记", ("养狗要登记吗", "狗证怎么办"))
+    plain = FaqIndex.build([card, dog], threshold=0.1)
+    near = replace(card, near_misses=("驾驶证丢了怎么补办", "护照丢在国外了咋办"))
+    guarded = FaqIndex.build([near, dog], threshold=0.1)
+    question = "驾驶证丢了怎么补"
+    assert plain.best_match(question).faq_id == "id-card"  # 丢了 and 补 carry it
+    declined = guarded.best_match(question)
+    assert declined.faq_id is None and declined.best_id == "id-card"
+    assert declined.declined_by == "驾驶证丢了怎么补办"
+    # What the entry answers is answered as before, and the near misses rank nothing.
+    for asked in ("身份证丢了怎么补", "身份证丢了在哪里补办"):
+        kept = guarded.best_match(asked)
+        assert kept.faq_id == "id-card" and kept.declined_by is None
+        assert kept.score == plain.best_match(asked).score
+    assert "驾驶证" not in guarded.matcher.postings
+
+
+def test_a_near_miss_sharing_less_with_the_question_than_the_entry_does_not_decline() -> None:
+    card = _entry("id-card", "身份证补领", ("身份证丢了怎么补办",))
+    near = replace(card, near_misses=("身份证号最后一位是X什么意思",))
+    index = FaqIndex.build([near, _entry("dog", "养犬登记", ("养狗要登记吗",))], threshold=0.3)
+    match = index.best_match("身份证丢了补办要多久")
+    assert match.faq_id == "id-card" and match.declined_by is None
+
+
+def test_knowledge_check_refuses_a_near_miss_that_is_also_a_phrasing(tmp_path: Path) -> None:
+    root = tmp_path / "knowledge"
+    shutil.copytree(ROOT / "knowledge", root)
+    dibao = root / "faq" / "dibao.toml"
+    text = dibao.read_text(encoding="utf-8")
+    dibao.write_text(
+        text.replace("near_misses = [", 'near_misses = [\n  "居住证怎么办",', 1),
+        encoding="utf-8",
+    )
+    problems, _ = check(root)
+    assert any("faq/dibao.toml" in p and "居住证怎么办" in p for p in problems)
+
+
 def test_knowledge_check_refuses_an_off_topic_word_in_a_phrasing(tmp_path: Path) -> None:
     root = tmp_path / "knowledge"
     shutil.copytree(ROOT / "knowledge", root)
