@@ -24,6 +24,7 @@ from knowledge.text import Tokenizer, default_tokenizer, sound
 
 HEARD = 20_000  # pieces remembered with the word they are a slip of (or none)
 NOT_HEARD = "\0"  # no word is this
+WEIGHED = 256  # questions remembered with their words' weights: scoring and declining share them
 CLAUSE_BREAK = re.compile(r"[，,。.？?！!；;：:、\s]+")
 
 
@@ -70,12 +71,14 @@ class Matcher:
     _counts: dict[str, dict[str, float]] = field(default_factory=dict)
     _long_slips: dict[str, list[str]] = field(default_factory=dict)  # 3+ characters, by start
     _heard: dict[str, str | None] = field(default_factory=dict)  # piece → the word it is a slip of
+    _weighed: dict[str, dict[str, float]] = field(default_factory=dict)  # text → query(text)
     near_misses: list[tuple[str, str]] = field(default_factory=list)  # (group, text) not answered
     _near: dict[str, np.ndarray] = field(default_factory=dict)  # word → near-miss numbers
 
     def forget(self) -> None:
         """Drop remembered cuts and slips (benchmarks time every message as a new one)."""
         self._heard.clear()
+        self._weighed.clear()
         self.tokenizer.forget()
 
     def add_words(self, words: Iterable[str]) -> None:
@@ -207,9 +210,12 @@ class Matcher:
         named = {t for words in extra.values() for word in words for t in self._words(word)}
         self.sounds = self._sound_table(vocabulary, named | set(self.synonyms.values()))
         self._heard = {}
-        self.near_misses = [
-            (key, text) for key, texts in (near_misses or {}).items() for text in texts
-        ]
+        self._weighed = {}
+        first: dict[str, str] = {}  # a near miss listed twice is one (the first group's)
+        for key, texts in (near_misses or {}).items():
+            for text in texts:
+                first.setdefault(text, key)
+        self.near_misses = [(key, text) for text, key in first.items()]
         where_near: dict[str, list[int]] = {}
         for i, (_, text) in enumerate(self.near_misses):
             for word in frozenset(self.terms(text)):
@@ -246,8 +252,15 @@ class Matcher:
         return max(0.0, min(info, self.tuning.ceiling) - self.tuning.floor) * spread
 
     def query(self, text: str) -> dict[str, float]:
-        """Distinct query words and their weights (a long word its parts stand for weighs 0)."""
-        return self._weigh(self._words(text))
+        """Distinct query words and their weights (a long word its parts stand for weighs 0);
+        remembered, and shared: not to be changed."""
+        found = self._weighed.get(text)
+        if found is None:
+            found = self._weigh(self._words(text))
+            if len(self._weighed) >= WEIGHED:
+                self._weighed.clear()
+            self._weighed[text] = found
+        return found
 
     def _weigh(self, words: list[str]) -> dict[str, float]:
         weights: dict[str, float] = {}
