@@ -120,7 +120,7 @@ def load_matching(path: Path = MATCHING) -> MatchingWords:
     )
 
 
-DEFAULT_THRESHOLD = 0.44  # config.toml [knowledge] faq_threshold; chosen on the dev questions
+DEFAULT_THRESHOLD = 0.40  # config.toml [knowledge] faq_threshold; chosen on the dev questions
 SCORES_CACHE = 1024  # recent questions: one message is matched by understanding and answering
 
 
