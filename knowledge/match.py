@@ -230,14 +230,17 @@ class Matcher:
             return None
         weights = self.query(text)
         hits = [(t, w) for t, w in weights.items() if w > 0.0]
-        covered = np.zeros(len(self.near_misses))
-        for term, w in hits:
-            found = self._near.get(term)
-            if found is not None:
-                covered[found] += w
+        shared = [(found, w) for t, w in hits if (found := self._near.get(t)) is not None]
+        if not shared:
+            return None
+        covered = np.bincount(  # each near miss's covered weight, in one pass
+            np.concatenate([found for found, _ in shared]),
+            weights=np.repeat([w for _, w in shared], [len(found) for found, _ in shared]),
+            minlength=len(self.near_misses),
+        )
         nearest = int(np.argmax(covered))
         near = float(covered[nearest])
-        if near <= 0.0 or near <= self.tuning.decline * self._best_sentence(key, hits):
+        if near <= self.tuning.decline * self._best_sentence(key, hits):
             return None
         return self.near_misses[nearest][1]
 
