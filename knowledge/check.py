@@ -183,6 +183,21 @@ def off_topic_words(root: Path, problems: list[str]) -> list[str]:
     return [str(w) for w in matching.get("off_topic", [])]
 
 
+def check_near_misses(root: Path, problems: list[str]) -> None:
+    """No near miss may decline one of its own entry's phrasings: it would keep residents who
+    ask exactly that from the answer. Needs the index, so it runs on files that load."""
+    from knowledge.base import load  # the index as the service builds it
+
+    index = load(root).faq
+    for entry in index.entries.values():
+        for phrasing in entry.phrasings():
+            near = index.matcher.declined(normalize(phrasing), entry.id)
+            if near is not None:
+                problems.append(
+                    f"faq/{entry.id}.toml: near miss {near!r} declines its phrasing {phrasing!r}"
+                )
+
+
 def check(root: Path = HERE) -> tuple[list[str], dict[str, int]]:
     problems: list[str] = []
     ids = check_faq(root, problems, off_topic_words(root, problems))
@@ -190,4 +205,6 @@ def check(root: Path = HERE) -> tuple[list[str], dict[str, int]]:
     laws = check_law(root, problems)
     check_lexicon(root, problems)
     check_replies(root, problems)
+    if not problems:
+        check_near_misses(root, problems)
     return problems, {"faq": len(ids), "law": laws}

@@ -207,4 +207,9 @@ class FaqIndex:
             declined_by = self.matcher.declined(normalize(query), faq_id)
             if declined_by is not None:
                 faq_id = None
+                # A near miss declines one entry: a close runner-up it is not nearer to answers.
+                for other, other_score in ranked[1:3]:
+                    if other_score >= floor and not self.matcher.declined(normalize(query), other):
+                        rest = tuple(fid for fid in close if fid != other)
+                        return Match(other, round(other_score, 4), other, rest)
         return Match(faq_id, round(score, 4), best_id, close, declined_by)

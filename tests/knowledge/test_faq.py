@@ -255,6 +255,25 @@ def test_a_near_miss_sharing_less_with_the_question_than_the_entry_does_not_decl
     assert match.faq_id == "id-card" and match.declined_by is None
 
 
+def test_a_declined_entry_gives_way_to_a_close_runner_up_no_near_miss_declines(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    insurance = _entry("insurance", "医保缴费", ("医保怎么交", "医保卡看病怎么用"))
+    insurance = replace(insurance, near_misses=("去外地旅游医保卡看病怎么用不了",))
+    offsite = _entry("offsite", "异地就医", ("去外地看病医保卡怎么用", "异地就医备案"))
+    index = FaqIndex.build([insurance, offsite], threshold=0.3)
+    question = "去外地看病医保卡怎么用"
+    # The ranking is not under test: put the entry the near miss declines first.
+    ranked = {"insurance": 0.6, "offsite": 0.55}
+    monkeypatch.setattr(index, "scores", lambda query, by_parts=True: dict(ranked))
+    match = index.best_match(question)
+    assert match.faq_id == "offsite" and match.score == 0.55 and match.declined_by is None
+    ranked["offsite"] = 0.45  # no longer close (margin 0.1): nothing answers
+    far = index.best_match(question)
+    assert far.faq_id is None and far.best_id == "insurance"
+    assert far.declined_by == "去外地旅游医保卡看病怎么用不了"
+
+
 def test_knowledge_check_refuses_a_near_miss_that_is_also_a_phrasing(tmp_path: Path) -> None:
     root = tmp_path / "knowledge"
     shutil.copytree(ROOT / "knowledge", root)
@@ -278,6 +297,20 @@ def test_knowledge_check_refuses_an_off_topic_word_in_a_phrasing(tmp_path: Path)
     )
     problems, _ = check(root)
     assert any("faq/dibao.toml" in p and "'低保'" in p for p in problems)
+
+
+def test_knowledge_check_refuses_a_near_miss_that_declines_its_own_entry(tmp_path: Path) -> None:
+    root = tmp_path / "knowledge"
+    shutil.copytree(ROOT / "knowledge", root)
+    card = root / "faq" / "id-card-replace.toml"
+    text = card.read_text(encoding="utf-8")
+    # "身份证补令要去户籍地吗" is written with a slip: asked, it reads as 身份证补领, a word its
+    # own phrasing (indexed as written) lacks and this near miss has.
+    assert "身份证补令要去户籍地吗" in text
+    near = '\n  "去户籍窗口办身份证补领的辅警工资多少",'
+    card.write_text(text.replace("near_misses = [", "near_misses = [" + near, 1), encoding="utf-8")
+    problems, _ = check(root)
+    assert any("declines its phrasing '身份证补令要去户籍地吗'" in p for p in problems)
 
 
 def test_a_slip_is_read_only_as_a_word_a_dictionary_knows(knowledge: Live) -> None:
