@@ -204,12 +204,13 @@ class FaqIndex:
         faq_id = best_id if score >= self.threshold else None
         declined_by = None
         if faq_id is not None:
-            declined_by = self.matcher.declined(normalize(query), faq_id)
+            text = normalize(query)
+            declined_by = self.matcher.declined(text, faq_id)
             if declined_by is not None:
-                faq_id = None
                 # A near miss declines one entry: a close runner-up it is not nearer to answers.
-                for other, other_score in ranked[1:3]:
-                    if other_score >= floor and not self.matcher.declined(normalize(query), other):
+                for other in close:
+                    if self.matcher.declined(text, other) is None:
                         rest = tuple(fid for fid in close if fid != other)
-                        return Match(other, round(other_score, 4), other, rest)
+                        return Match(other, round(dict(ranked)[other], 4), other, rest)
+                faq_id = None
         return Match(faq_id, round(score, 4), best_id, close, declined_by)

@@ -274,42 +274,33 @@ def test_a_declined_entry_gives_way_to_a_close_runner_up_no_near_miss_declines(
     assert far.declined_by == "去外地旅游医保卡看病怎么用不了"
 
 
-def test_knowledge_check_refuses_a_near_miss_that_is_also_a_phrasing(tmp_path: Path) -> None:
+def _checked_with(tmp_path: Path, name: str, old: str, new: str) -> list[str]:
+    """`knowledge check` on a copy of the knowledge base with one edit to one file."""
     root = tmp_path / "knowledge"
     shutil.copytree(ROOT / "knowledge", root)
-    dibao = root / "faq" / "dibao.toml"
-    text = dibao.read_text(encoding="utf-8")
-    dibao.write_text(
-        text.replace("near_misses = [", 'near_misses = [\n  "居住证怎么办",', 1),
-        encoding="utf-8",
-    )
-    problems, _ = check(root)
+    edited = root / name
+    text = edited.read_text(encoding="utf-8")
+    assert old in text
+    edited.write_text(text.replace(old, new, 1), encoding="utf-8")
+    return check(root)[0]
+
+
+def test_knowledge_check_refuses_a_near_miss_that_is_also_a_phrasing(tmp_path: Path) -> None:
+    new = 'near_misses = [\n  "居住证怎么办",'
+    problems = _checked_with(tmp_path, "faq/dibao.toml", "near_misses = [", new)
     assert any("faq/dibao.toml" in p and "居住证怎么办" in p for p in problems)
 
 
 def test_knowledge_check_refuses_an_off_topic_word_in_a_phrasing(tmp_path: Path) -> None:
-    root = tmp_path / "knowledge"
-    shutil.copytree(ROOT / "knowledge", root)
-    matching = root / "matching.toml"
-    matching.write_text(
-        matching.read_text(encoding="utf-8").replace('"牌子",', '"牌子", "低保",'),
-        encoding="utf-8",
-    )
-    problems, _ = check(root)
+    problems = _checked_with(tmp_path, "matching.toml", '"牌子",', '"牌子", "低保",')
     assert any("faq/dibao.toml" in p and "'低保'" in p for p in problems)
 
 
 def test_knowledge_check_refuses_a_near_miss_that_declines_its_own_entry(tmp_path: Path) -> None:
-    root = tmp_path / "knowledge"
-    shutil.copytree(ROOT / "knowledge", root)
-    card = root / "faq" / "id-card-replace.toml"
-    text = card.read_text(encoding="utf-8")
     # "身份证补令要去户籍地吗" is written with a slip: asked, it reads as 身份证补领, a word its
     # own phrasing (indexed as written) lacks and this near miss has.
-    assert "身份证补令要去户籍地吗" in text
-    near = '\n  "去户籍窗口办身份证补领的辅警工资多少",'
-    card.write_text(text.replace("near_misses = [", "near_misses = [" + near, 1), encoding="utf-8")
-    problems, _ = check(root)
+    new = 'near_misses = [\n  "去户籍窗口办身份证补领的辅警工资多少",'
+    problems = _checked_with(tmp_path, "faq/id-card-replace.toml", "near_misses = [", new)
     assert any("declines its phrasing '身份证补令要去户籍地吗'" in p for p in problems)
 
 
