@@ -208,9 +208,9 @@ class FaqIndex:
             declined_by = self.matcher.declined(text, faq_id)
             if declined_by is not None:
                 # A near miss declines one entry: a close runner-up it is not nearer to answers.
-                for other in close:
-                    if self.matcher.declined(text, other) is None:
+                for other, other_score in ranked[1:3]:
+                    if other in close and self.matcher.declined(text, other) is None:
                         rest = tuple(fid for fid in close if fid != other)
-                        return Match(other, round(dict(ranked)[other], 4), other, rest)
+                        return Match(other, round(other_score, 4), other, rest)
                 faq_id = None
         return Match(faq_id, round(score, 4), best_id, close, declined_by)

@@ -76,7 +76,7 @@ class Matcher:
     _near: dict[str, np.ndarray] = field(default_factory=dict)  # word → near-miss numbers
 
     def forget(self) -> None:
-        """Drop remembered cuts and slips (benchmarks time every message as a new one)."""
+        """Drop remembered cuts, slips and weights (benchmarks time every message as new)."""
         self._heard.clear()
         self._weighed.clear()
         self.tokenizer.forget()
