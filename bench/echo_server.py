@@ -10,7 +10,14 @@ promise "every message is recorded before it is answered" must add at the least:
 the message into a SQLite file (WAL, synchronous=NORMAL, as the service) through SQLAlchemy Core
 and its COMMIT, on one worker thread, before the reply. `bench/webhook.py --floor` measures it.
 
-    .venv/bin/python bench/echo_server.py --port 8001 [--record /tmp/floor.db]
+With --understand it also does what any bot that answers must do with the text, and nothing
+more: the service's own understanding (normalize, jieba, keyword classification, the FAQ check
+of `knowledge.understand`) and, for a question, the FAQ's best match and its answer with the
+source, on the event loop, with no database, no resident, no state and no case. It stands for
+the least CPU the service's answers cost beside the echo. `bench/webhook.py --floor` measures it
+alone ("understand") and with --record ("understand + record").
+
+    .venv/bin/python bench/echo_server.py --port 8001 [--record /tmp/floor.db] [--understand]
     (BENCH_WECHAT_TOKEN, BENCH_WECHAT_AES_KEY, BENCH_WECHAT_APP_ID select the account)
 """
 
@@ -79,11 +86,52 @@ def recorder(path: str) -> Any:
     return run
 
 
+def answerer() -> Any:
+    """The service's understanding and FAQ answer for a text, without storage."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from bot.config import load_config
+    from knowledge.base import load
+    from knowledge.text import normalize
+    from knowledge.understand import understand
+
+    config = load_config()
+    kb = load(faq_threshold=config.knowledge.faq_threshold)
+
+    def answer(text: str) -> str:
+        text = normalize(text)
+        found = understand(kb, text)
+        if found.intent != "faq":
+            return f"{found.intent} {found.category or ''}"
+        match = kb.faq.best_match(text)
+        if match.faq_id is None:
+            return kb.replies.get("resident.faq_unknown")
+        entry = kb.faq.entries[match.faq_id]
+        return kb.replies.get(
+            "resident.faq_answer",
+            answer=entry.answer,
+            sources="；".join(source.cite() for source in entry.sources),
+            checked=entry.checked.isoformat(),
+            city_note="",
+        )
+
+    return answer
+
+
 def create_app(
-    token: str, aes_key: str, app_id: str, path: str = "/wechat", record_path: str = ""
+    token: str,
+    aes_key: str,
+    app_id: str,
+    *,
+    path: str = "/wechat",
+    record_path: str = "",
+    understand: bool = False,
 ) -> Starlette:
     crypto = WeChatCrypto(token, aes_key, app_id)
     record = recorder(record_path) if record_path else None
+    answer = answerer() if understand else None
 
     async def wechat(request: Request) -> Response:
         q = request.query_params
@@ -99,7 +147,8 @@ def create_app(
             return PlainTextResponse("success")
         if record is not None:
             await record(message)
-        reply = TextReply(message=message, content=message.content).render()
+        content = answer(message.content) if answer is not None else message.content
+        reply = TextReply(message=message, content=content).render()
         encrypted = crypto.encrypt_message(reply, q.get("nonce", ""), str(int(time.time())))
         return Response(encrypted, media_type="application/xml")
 
@@ -121,12 +170,18 @@ def main() -> None:
     p.add_argument(
         "--record", default="", help="the floor: record each message in this SQLite file"
     )
+    p.add_argument(
+        "--understand",
+        action="store_true",
+        help="answer with the service's understanding and FAQ match instead of echoing",
+    )
     args = p.parse_args()
     app = create_app(
         os.environ["BENCH_WECHAT_TOKEN"],
         os.environ["BENCH_WECHAT_AES_KEY"],
         os.environ["BENCH_WECHAT_APP_ID"],
         record_path=args.record,
+        understand=args.understand,
     )
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
 

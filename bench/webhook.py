@@ -141,9 +141,16 @@ def serve_ours(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
 
 
 def serve_echo(
-    env: dict[str, str], port: int, log: Path, record: Path | None = None
+    env: dict[str, str],
+    port: int,
+    log: Path,
+    record: Path | None = None,
+    *,
+    understand: bool = False,
 ) -> subprocess.Popen[bytes]:
     floor = ["--record", str(record)] if record is not None else []
+    if understand:
+        floor.append("--understand")
     with log.open("ab") as out:
         return subprocess.Popen(
             [PYTHON, str(BENCH / "echo_server.py"), "--host", HOST, "--port", str(port), *floor],
@@ -219,6 +226,8 @@ def merged(rounds: list[dict[str, Any]]) -> dict[str, Any]:
 COLUMNS = {
     "echo": "echo (wechatpy+Starlette)",
     "floor": "floor (echo + 1 INSERT)",
+    "understand": "echo + understanding, no storage",
+    "understand+record": "echo + understanding + 1 INSERT",
     "ours": "ours (python -m bot serve)",
 }
 
@@ -285,7 +294,6 @@ def report(
         for bad in v["bad"]:
             print(f"    unreadable: {bad}")
     ours, echo = runs.get("ours"), runs.get("echo")
-    floor = runs.get("floor")
     if ours is not None:
         v = ours["verification"]
         for kind, per in v["by_input"].items():
@@ -334,10 +342,12 @@ def report(
         )  # fmt: skip
     for label, value, target, ok in lines:
         print(f"{label:<40}{value:>14}{target:>14}{verdict(ok):>7}")
-    if floor is not None and echo is not None and echo["rps"]:
-        share = floor["rps"] / echo["rps"] * 100
-        print(f"{'floor / echo requests/s (no target)':<40}{share:>13.1f}%")
-        print(f"{'floor latency p99 (no target)':<40}{floor['p99_ms']:>11.1f} ms")
+    for name in ("floor", "understand", "understand+record"):
+        run = runs.get(name)
+        if run is not None and echo is not None and echo["rps"]:
+            share = run["rps"] / echo["rps"] * 100
+            print(f"{name + ' / echo requests/s (no target)':<40}{share:>13.1f}%")
+            print(f"{name + ' latency p99 (no target)':<40}{run['p99_ms']:>11.1f} ms")
     if startup:
         each = ", ".join(f"{t:.2f}" for t in startup)
         print(f"{'startup min (each run)':<40}{min(startup):>12.2f} s    ({each})")
@@ -393,8 +403,9 @@ def main() -> int:
     p.add_argument(
         "--floor",
         action="store_true",
-        help="also load the floor: the echo plus one INSERT + COMMIT per message "
-        "(bench/echo_server.py --record)",
+        help="also load the floors: the echo plus one INSERT + COMMIT per message "
+        "(bench/echo_server.py --record), the echo plus the service's understanding and FAQ "
+        "answer without storage (--understand), and both (--understand --record)",
     )
     args = p.parse_args()
 
@@ -439,16 +450,29 @@ def main() -> int:
         procs.append(ours)
         echo = serve_echo(bench_env(account), echo_port, tmp / "echo.log")
         procs.append(echo)
-        floor_port = free_port()
-        floor = None
+        floors: dict[str, tuple[subprocess.Popen[bytes], int]] = {}
         if args.floor:
-            floor = serve_echo(bench_env(account), floor_port, tmp / "floor.log", tmp / "floor.db")
-            procs.append(floor)
+            for name, record, understand in (
+                ("floor", tmp / "floor.db", False),
+                ("understand", None, True),
+                ("understand+record", tmp / "understand.db", True),
+            ):
+                port = free_port()
+                log_file = tmp / f"{name.replace('+', '-')}.log"
+                proc = serve_echo(
+                    bench_env(account) | bot_env(tmp, account, port),
+                    port,
+                    log_file,
+                    record,
+                    understand=understand,
+                )
+                procs.append(proc)
+                floors[name] = (proc, port)
         started = time.perf_counter()
         wait_ready(ours, ours_port, started, limit=60)
         wait_ready(echo, echo_port, started, limit=60)
-        if floor is not None:
-            wait_ready(floor, floor_port, started, limit=60)
+        for proc, port in floors.values():
+            wait_ready(proc, port, started, limit=60)
         idle = memory(ours.pid)
         print(
             f"[bench] ours pid {ours.pid} on :{ours_port}, echo pid {echo.pid} on :{echo_port}",
@@ -462,9 +486,9 @@ def main() -> int:
             {"name": "ours", "host": HOST, "port": ours_port, "path": "/wechat",
              "pid": ours.pid, "echo": False},
         ]  # fmt: skip
-        if floor is not None:
-            targets.insert(1, {"name": "floor", "host": HOST, "port": floor_port,
-                               "path": "/wechat", "pid": floor.pid, "echo": True})  # fmt: skip
+        for i, (name, (proc, port)) in enumerate(floors.items()):
+            targets.insert(1 + i, {"name": name, "host": HOST, "port": port, "path": "/wechat",
+                                   "pid": proc.pid, "echo": name == "floor"})  # fmt: skip
         out = tmp / "loadgen.json"
         gen = [
             PYTHON,
@@ -503,9 +527,8 @@ def main() -> int:
             time.sleep(args.hold)
         time.sleep(1.0)  # let the outbox drain what the load queued
         extra["api"] = api_stats(account)
-        for proc in (ours, echo, floor):
-            if proc is not None:
-                stop(proc)
+        for proc in (ours, echo, *(proc for proc, _ in floors.values())):
+            stop(proc)
         problems = log_problems(tmp / "ours.log")
         report(args, results, mem, startup, problems, extra=extra)
         if args.json:

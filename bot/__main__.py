@@ -108,7 +108,7 @@ def _lines(text: list[str]) -> list[str]:
 def cmd_ask(args: argparse.Namespace, config: Config) -> int:
     from knowledge.base import load
 
-    kb = load(faq_threshold=config.knowledge.faq_threshold)
+    kb = load(faq_threshold=config.knowledge.faq_threshold, cache=config.knowledge_cache)
     for question in _lines(args.text):
         match = kb.faq.best_match(question)
         entry = kb.faq.entries.get(match.faq_id) if match.faq_id else None
@@ -154,7 +154,7 @@ def _render_plain(kb: KnowledgeBase, entry: FaqEntry, config: Config) -> str:
 def cmd_classify(args: argparse.Namespace, config: Config) -> int:
     from knowledge.base import load
 
-    kb = load(faq_threshold=config.knowledge.faq_threshold)
+    kb = load(faq_threshold=config.knowledge.faq_threshold, cache=config.knowledge_cache)
     for text in _lines(args.text):
         found = kb.classifier.classify(text)
         row = {

@@ -114,6 +114,7 @@ class Rates:
 class Knowledge:
     faq_threshold: float = DEFAULT_THRESHOLD
     reload_seconds: float = 5.0
+    cache_dir: str = "var/cache"  # the built FAQ index, kept for the next start; "" keeps none
 
 
 @dataclass(frozen=True)
@@ -150,6 +151,13 @@ class Config:
         if url.startswith(prefix) and not url.startswith(prefix + "/") and url != prefix:
             return prefix + str(ROOT / url[len(prefix) :])
         return url
+
+    @property
+    def knowledge_cache(self) -> Path | None:
+        """Where the built FAQ index is kept (relative paths against the repository)."""
+        if not self.knowledge.cache_dir:
+            return None
+        return ROOT / self.knowledge.cache_dir  # an absolute cache_dir stays as it is
 
 
 def _coerce(raw: Any, kind: Any, where: str, problems: list[str]) -> Any:

@@ -20,7 +20,7 @@ def make_deps(config: Config | None = None, *, migrate: bool = True) -> Deps:
     store = Store(config.database_url, busy_timeout_ms=config.storage.busy_timeout_ms)
     if migrate:
         store.migrate()
-    knowledge = Live(faq_threshold=config.knowledge.faq_threshold)
+    knowledge = Live(faq_threshold=config.knowledge.faq_threshold, cache=config.knowledge_cache)
     return Deps(store=store, knowledge=knowledge, config=config, clock=utc_now)
 
 

@@ -39,6 +39,7 @@ def load(
     *,
     faq_threshold: float = DEFAULT_THRESHOLD,
     tokenizer: Tokenizer | None = None,
+    cache: Path | None = None,
 ) -> KnowledgeBase:
     tokenizer = tokenizer or default_tokenizer()
     lexicon = load_lexicon()
@@ -51,6 +52,7 @@ def load(
         tokenizer=tokenizer,
         synonyms=load_synonyms(root / "synonyms.toml"),
         matching=load_matching(root / "matching.toml"),
+        cache=cache,
     )
     return KnowledgeBase(
         lexicon=lexicon,
@@ -69,12 +71,19 @@ def fingerprint(root: Path = HERE) -> tuple[tuple[str, float], ...]:
 class Live:
     """The current knowledge base; `refresh()` reloads it when a file changed (no restart)."""
 
-    def __init__(self, root: Path = HERE, *, faq_threshold: float = DEFAULT_THRESHOLD) -> None:
+    def __init__(
+        self,
+        root: Path = HERE,
+        *,
+        faq_threshold: float = DEFAULT_THRESHOLD,
+        cache: Path | None = None,
+    ) -> None:
         self.root = root
         self.faq_threshold = faq_threshold
+        self.cache = cache
         self._lock = threading.Lock()
         self._stamp = fingerprint(root)
-        self.current = load(root, faq_threshold=faq_threshold)
+        self.current = load(root, faq_threshold=faq_threshold, cache=cache)
         self.checked_at = time.monotonic()
 
     def refresh(self) -> bool:
@@ -84,7 +93,7 @@ class Live:
             return False
         with self._lock:
             try:
-                fresh = load(self.root, faq_threshold=self.faq_threshold)
+                fresh = load(self.root, faq_threshold=self.faq_threshold, cache=self.cache)
             except (ValueError, KeyError, OSError):
                 return False
             self.current, self._stamp = fresh, stamp

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import os
+import pickle
 import re
+import tempfile
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from knowledge.match import Matcher, Tuning
 from knowledge.text import Tokenizer, default_tokenizer, normalize
@@ -17,6 +23,11 @@ FAQ_DIR = HERE / "faq"
 SYNONYMS = HERE / "synonyms.toml"
 MATCHING = HERE / "matching.toml"
 PLACEHOLDER = re.compile(r"\{[a-z_]+\}")  # {office_phone}: filled from configuration
+INDEX_CACHE = "faq-index.pickle"  # in the service's cache directory: see FaqIndex.build
+# The code an index is built by: a cached index built by other code is built again.
+BUILDERS = tuple(HERE / name for name in ("match.py", "text.py", "faq.py"))
+
+log = logging.getLogger("knowledge.faq")
 
 
 @dataclass(frozen=True)
@@ -144,7 +155,11 @@ class FaqIndex:
         synonyms: Mapping[str, str] | None = None,
         matching: MatchingWords | None = None,
         tuning: Tuning | None = None,
+        cache: Path | None = None,
     ) -> FaqIndex:
+        """Index the entries. With `cache` (a directory the service owns), what the index
+        builds is kept there and taken back on the next start when nothing it was built
+        from changed: the entries, the words, the tokenizer's dictionary and this code."""
         by_id = {entry.id: entry for entry in entries}
         words = matching or MatchingWords()
         matcher = Matcher(
@@ -159,12 +174,20 @@ class FaqIndex:
         for entry in by_id.values():
             vocabulary.update(normalize(k) for k in entry.keywords)
         matcher.add_words(vocabulary)
-        matcher.index(
+        inputs = (
             {e.id: e.phrasings() for e in by_id.values()},
             {e.id: e.keywords for e in by_id.values()},
             {e.id: e.told() for e in by_id.values()},
             {e.id: e.near_misses for e in by_id.values() if e.near_misses},
         )
+        key = _index_key(matcher, inputs) if cache is not None else ""
+        built = _read_index(cache / INDEX_CACHE, key) if cache is not None else None
+        if built is not None:
+            matcher.restore(built)
+        else:
+            matcher.index(*inputs)
+            if cache is not None:
+                _write_index(cache / INDEX_CACHE, key, matcher.built())
         return cls(by_id, threshold, matcher)
 
     def terms(self, text: str) -> list[str]:
@@ -214,3 +237,53 @@ class FaqIndex:
                         return Match(other, round(other_score, 4), other, rest)
                 faq_id = None
         return Match(faq_id, round(score, 4), best_id, close, declined_by)
+
+
+def _index_key(matcher: Matcher, inputs: tuple[Any, ...]) -> str:
+    """A digest of everything an index is built from."""
+    digest = hashlib.sha256()
+    for path in BUILDERS:
+        digest.update(path.read_bytes())
+    settings = (
+        matcher.tokenizer.signature(),
+        sorted(matcher.synonyms.items()),
+        sorted(matcher.fillers),
+        sorted(matcher.confusions.items()),
+        sorted(matcher.off_topic),
+        matcher.tuning,
+        inputs,
+    )
+    digest.update(repr(settings).encode("utf-8"))
+    return digest.hexdigest()
+
+
+def _read_index(path: Path, key: str) -> dict[str, object] | None:
+    """The kept index built from the same inputs, or None (none kept, other inputs, unreadable)."""
+    try:
+        with path.open("rb") as handle:
+            kept = pickle.load(handle)  # only the service writes its cache directory
+    except FileNotFoundError:
+        return None
+    except Exception as exc:  # a torn or foreign file: build again and replace it
+        log.warning("FAQ index cache %s unreadable (%s): building the index", path, exc)
+        return None
+    if not isinstance(kept, dict) or kept.get("key") != key:
+        return None
+    built = kept.get("built")
+    return built if isinstance(built, dict) else None
+
+
+def _write_index(path: Path, key: str, built: dict[str, object]) -> None:
+    """Keep the index for the next start; a failure only costs that start the time to build."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".faq-index-")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                pickle.dump({"key": key, "built": built}, handle, pickle.HIGHEST_PROTOCOL)
+            os.replace(temporary, path)  # whole or not at all, for a reader in another process
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        log.warning("FAQ index cache %s not written: %s", path, exc)

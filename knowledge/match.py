@@ -47,6 +47,13 @@ class Tuning:
     decline: float = 1.0  # a near miss covering more than this times the best phrasing declines
 
 
+# What `Matcher.index` builds from the phrasings: everything else is configuration or memory.
+BUILT = (
+    "groups", "sentences", "postings", "slips", "sounds", "_spread", "_keys", "_in_sentences",
+    "_arrays", "_counts", "_long_slips", "near_misses", "_near",
+)  # fmt: skip
+
+
 @dataclass
 class Matcher:
     """An index of groups (FAQ entries) of phrasings, scored by weighted coverage of the query."""
@@ -74,6 +81,19 @@ class Matcher:
     _weighed: dict[str, dict[str, float]] = field(default_factory=dict)  # text → query(text)
     near_misses: list[tuple[str, str]] = field(default_factory=list)  # (group, text) not answered
     _near: dict[str, np.ndarray] = field(default_factory=dict)  # word → near-miss numbers
+
+    def built(self) -> dict[str, object]:
+        """What `index` built, to be kept and given to `restore` (the index cache)."""
+        return {name: getattr(self, name) for name in BUILT}
+
+    def restore(self, built: Mapping[str, object]) -> None:
+        """Take what `index` built for the same inputs instead of building it again."""
+        if set(built) != set(BUILT):
+            raise ValueError("not an index of this version")
+        for name in BUILT:
+            setattr(self, name, built[name])
+        self._heard = {}
+        self._weighed = {}
 
     def forget(self) -> None:
         """Drop remembered cuts, slips and weights (benchmarks time every message as new)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import math
@@ -106,6 +107,16 @@ class Tokenizer:
                 self._jieba.add_word(word, freq=20000)
                 self._extra.add(word)
                 self._cache.clear()
+
+    def signature(self) -> str:
+        """What decides how texts are cut: jieba's version, the user dictionary, the words
+        added."""
+        self._ensure()
+        digest = hashlib.sha256(jieba.__version__.encode("ascii"))
+        if self._userdict is not None and self._userdict.exists():
+            digest.update(self._userdict.read_bytes())
+        digest.update("\n".join(sorted(self._extra)).encode("utf-8"))
+        return digest.hexdigest()
 
     def forget(self) -> None:
         """Drop the remembered cuts (benchmarks time every message as a new one)."""

@@ -16,8 +16,9 @@ import pytest
 from bot.pipeline import Deps
 from knowledge.base import Live, load
 from knowledge.check import check
-from knowledge.faq import FaqEntry, FaqIndex, MatchingWords, Source
-from knowledge.text import Tokenizer
+from knowledge.faq import INDEX_CACHE, FaqEntry, FaqIndex, MatchingWords, Source
+from knowledge.match import Matcher
+from knowledge.text import Tokenizer, default_tokenizer
 from tests.dialog import send
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -383,3 +384,59 @@ def test_ask_answers_as_a_resident_is_answered(deps: Deps) -> None:
     assert deps.config.community.office_phone in dibao["answer"]
     assert send(deps, "低保怎么申请").replies[0].text.startswith(dibao["answer"])
     assert joke["faq_id"] is None and joke["answer"] is None
+
+
+def _cached_index(entries: list[FaqEntry], cache: Path) -> FaqIndex:
+    return FaqIndex.build(entries, threshold=0.1, tokenizer=default_tokenizer(), cache=cache)
+
+
+def test_a_kept_index_is_taken_back_when_nothing_it_was_built_from_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    card = _entry("id-card", "身份证补领", ("身份证丢了怎么补办", "身份证丢了去哪补"))
+    dog = _entry("dog", "养犬登记", ("养狗要登记吗", "狗证怎么办"))
+    entries = [replace(card, near_misses=("驾驶证丢了怎么补办",)), dog]
+    built = _cached_index(entries, tmp_path)
+    assert (tmp_path / INDEX_CACHE).is_file()
+
+    def no_building(*_args: object) -> None:
+        raise AssertionError("the index was built again")
+
+    monkeypatch.setattr(Matcher, "index", no_building)
+    kept = _cached_index(entries, tmp_path)
+    for question in ("身份证丢了怎么补", "狗证在哪办", "驾驶证丢了怎么补", "低保"):
+        assert kept.best_match(question) == built.best_match(question)
+    assert kept.matcher.built().keys() == built.matcher.built().keys()
+    assert kept.matcher.sentences == built.matcher.sentences
+
+
+def test_a_kept_index_of_other_entries_or_words_is_built_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dog = _entry("dog", "养犬登记", ("养狗要登记吗", "狗证怎么办"))
+    card = _entry("id-card", "身份证补领", ("身份证丢了怎么补办",))
+    assert _cached_index([dog, card], tmp_path).best_match("犬牌去哪领").faq_id is None
+    edited = replace(dog, alternates=(*dog.alternates, "犬牌去哪领"))
+    assert _cached_index([edited, card], tmp_path).best_match("犬牌去哪领").faq_id == "dog"
+    # Another tokenizer dictionary is another index too: the kept one is not taken back.
+    calls: list[object] = []
+    original = Matcher.index
+
+    def counted(self: Matcher, *args: object) -> None:
+        calls.append(args)
+        original(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Matcher, "index", counted)
+    tokenizer = Tokenizer()
+    tokenizer.add_words(["犬牌去哪领"])
+    FaqIndex.build([edited, card], threshold=0.1, tokenizer=tokenizer, cache=tmp_path)
+    assert len(calls) == 1
+
+
+def test_an_unreadable_kept_index_is_built_again_and_replaced(tmp_path: Path) -> None:
+    dog = _entry("dog", "养犬登记", ("养狗要登记吗", "狗证怎么办"))
+    (tmp_path / INDEX_CACHE).write_bytes(b"\x80\x05torn")
+    index = _cached_index([dog], tmp_path)
+    assert index.best_match("养狗要登记吗").faq_id == "dog"
+    assert _cached_index([dog], tmp_path).best_match("狗证怎么办").faq_id == "dog"
+    assert (tmp_path / INDEX_CACHE).read_bytes() != b"\x80\x05torn"
