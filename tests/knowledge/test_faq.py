@@ -440,3 +440,15 @@ def test_an_unreadable_kept_index_is_built_again_and_replaced(tmp_path: Path) ->
     assert index.best_match("养狗要登记吗").faq_id == "dog"
     assert _cached_index([dog], tmp_path).best_match("狗证怎么办").faq_id == "dog"
     assert (tmp_path / INDEX_CACHE).read_bytes() != b"\x80\x05torn"
+
+
+def test_an_index_that_cannot_be_kept_is_still_built_and_answers(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    dog = _entry("dog", "养犬登记", ("养狗要登记吗", "狗证怎么办"))
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("a file where the cache directory should be", encoding="utf-8")
+    with caplog.at_level("WARNING", logger="knowledge.faq"):
+        index = _cached_index([dog], blocked)
+    assert index.best_match("养狗要登记吗").faq_id == "dog"
+    assert "not written" in caplog.text
