@@ -220,7 +220,7 @@ def cmd_cases(args: argparse.Namespace, config: Config) -> int:
 def cmd_knowledge(args: argparse.Namespace, config: Config) -> int:
     from knowledge.check import check
 
-    problems, counts = check()
+    problems, counts = check(cache=config.knowledge_cache)
     if args.law_texts:
         from knowledge.law import load_items, verify_quotes
 

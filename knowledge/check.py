@@ -183,12 +183,12 @@ def off_topic_words(root: Path, problems: list[str]) -> list[str]:
     return [str(w) for w in matching.get("off_topic", [])]
 
 
-def check_near_misses(root: Path, problems: list[str]) -> None:
+def check_near_misses(root: Path, problems: list[str], *, cache: Path | None = None) -> None:
     """No near miss may decline one of its own entry's phrasings: it would keep residents who
     ask exactly that from the answer. Needs the index, so it runs on files that load."""
     from knowledge.base import load  # the index as the service builds it
 
-    index = load(root).faq
+    index = load(root, cache=cache).faq
     for entry in index.entries.values():
         for phrasing in entry.phrasings():
             near = index.matcher.declined(normalize(phrasing), entry.id)
@@ -198,7 +198,9 @@ def check_near_misses(root: Path, problems: list[str]) -> None:
                 )
 
 
-def check(root: Path = HERE) -> tuple[list[str], dict[str, int]]:
+def check(root: Path = HERE, *, cache: Path | None = None) -> tuple[list[str], dict[str, int]]:
+    """Every problem of the knowledge files under `root`. The near-miss check builds the FAQ
+    index; with `cache` (the service's cache directory) it keeps it for the service's start."""
     problems: list[str] = []
     ids = check_faq(root, problems, off_topic_words(root, problems))
     check_related(root, ids, problems)
@@ -206,5 +208,5 @@ def check(root: Path = HERE) -> tuple[list[str], dict[str, int]]:
     check_lexicon(root, problems)
     check_replies(root, problems)
     if not problems:
-        check_near_misses(root, problems)
+        check_near_misses(root, problems, cache=cache)
     return problems, {"faq": len(ids), "law": laws}
