@@ -87,18 +87,22 @@ def recorder(path: str) -> Any:
 
 
 def answerer() -> Any:
-    """The service's understanding and FAQ answer for a text, without storage."""
+    """The service's understanding and FAQ answer for a text, without storage: the answer as
+    `python -m bot ask` renders it (configuration and knowledge only)."""
     import sys
+    from datetime import UTC, datetime
     from pathlib import Path
 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from bot.__main__ import _render_plain
     from bot.config import load_config
+    from handlers.context import Context
     from knowledge.base import load
     from knowledge.text import normalize
     from knowledge.understand import understand
 
     config = load_config()
-    kb = load(faq_threshold=config.knowledge.faq_threshold)
+    kb = load(faq_threshold=config.knowledge.faq_threshold, cache=config.knowledge_cache)
 
     def answer(text: str) -> str:
         text = normalize(text)
@@ -107,15 +111,9 @@ def answerer() -> Any:
             return f"{found.intent} {found.category or ''}"
         match = kb.faq.best_match(text)
         if match.faq_id is None:
-            return kb.replies.get("resident.faq_unknown")
-        entry = kb.faq.entries[match.faq_id]
-        return kb.replies.get(
-            "resident.faq_answer",
-            answer=entry.answer,
-            sources="；".join(source.cite() for source in entry.sources),
-            checked=entry.checked.isoformat(),
-            city_note="",
-        )
+            ctx = Context(tx=None, kb=kb, config=config, now=datetime.now(UTC))  # type: ignore[arg-type]
+            return ctx.say("resident.faq_unknown")
+        return _render_plain(kb, kb.faq.entries[match.faq_id], config)
 
     return answer
 
