@@ -351,15 +351,26 @@ class Matcher:
         """The shortlisted groups' scores in [0, 1): the share of the query's weight covered."""
         weights = self.query(text)
         total = sum(weights.values()) + self.tuning.smoothing
-        # Postings are summed as arrays: with 10,000 entries a common word has thousands.
-        rank = np.zeros(len(self._keys))
-        whole = np.zeros(len(self._keys))
-        for term, w in weights.items():
-            posting = self._arrays.get(term) if w > 0.0 else None
-            if posting is not None:
-                groups, counts, ranks = posting
-                whole[groups] += w * counts
-                rank[groups] += w * ranks
+        # All the query's postings are summed in one pass per figure (with 10,000 entries a
+        # common word has thousands), in the query's word order as a word-by-word sum would.
+        found_postings = [
+            (posting, w)
+            for term, w in weights.items()
+            if w > 0.0 and (posting := self._arrays.get(term)) is not None
+        ]
+        n_groups = len(self._keys)
+        if found_postings:
+            groups = np.concatenate([posting[0] for posting, _ in found_postings])
+            each = np.repeat(
+                [w for _, w in found_postings], [len(posting[0]) for posting, _ in found_postings]
+            )
+            counts = np.concatenate([posting[1] for posting, _ in found_postings])
+            ranks = np.concatenate([posting[2] for posting, _ in found_postings])
+            whole = np.bincount(groups, weights=each * counts, minlength=n_groups)
+            rank = np.bincount(groups, weights=each * ranks, minlength=n_groups)
+        else:
+            whole = np.zeros(n_groups)
+            rank = np.zeros(n_groups)
         if only is not None:
             wanted = set(only)
             keep = np.zeros(len(self._keys), dtype=bool)
