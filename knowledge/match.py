@@ -359,6 +359,8 @@ class Matcher:
             if w > 0.0 and (posting := self._arrays.get(term)) is not None
         ]
         n_groups = len(self._keys)
+        whole: np.ndarray
+        rank: np.ndarray
         if found_postings:
             groups = np.concatenate([posting[0] for posting, _ in found_postings])
             each = np.repeat(
