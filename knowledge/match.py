@@ -79,6 +79,7 @@ class Matcher:
     _long_slips: dict[str, list[str]] = field(default_factory=dict)  # 3+ characters, by start
     _heard: dict[str, str | None] = field(default_factory=dict)  # piece → the word it is a slip of
     _weighed: dict[str, dict[str, float]] = field(default_factory=dict)  # text → query(text)
+    _splits: dict[str, list[tuple[int, list[str]]]] = field(default_factory=dict)  # → _split
     near_misses: list[tuple[str, str]] = field(default_factory=list)  # (group, text) not answered
     _near: dict[str, np.ndarray] = field(default_factory=dict)  # word → near-miss numbers
 
@@ -94,11 +95,13 @@ class Matcher:
             setattr(self, name, built[name])
         self._heard = {}
         self._weighed = {}
+        self._splits = {}
 
     def forget(self) -> None:
         """Drop remembered cuts, slips and weights (benchmarks time every message as new)."""
         self._heard.clear()
         self._weighed.clear()
+        self._splits.clear()
         self.tokenizer.forget()
 
     def add_words(self, words: Iterable[str]) -> None:
@@ -115,9 +118,36 @@ class Matcher:
         return bool(self.off_topic) and not self.off_topic.isdisjoint(self.tokenizer.cut(text))
 
     def _words(self, text: str) -> list[str]:
-        if self._long_slips:
-            text = self._mend(text)
-        return self._read(self.tokenizer.cut(text))
+        return [word for _, words in self._split(text) for word in words]
+
+    def _split(self, text: str) -> list[tuple[int, list[str]]]:
+        """The parts of a text between punctuation, in order: each one's length and its words
+        (read: synonyms and slips replaced), from the text's own cut (jieba cuts between
+        punctuation marks anyway). A slip is read within its part, never across a comma.
+        Remembered: a message's words and its parts are asked for one after the other."""
+        found = self._splits.get(text)
+        if found is not None:
+            return found
+        mended = self._mend(text) if self._long_slips else text
+        breaks = list(CLAUSE_BREAK.finditer(mended))
+        starts = [0] + [m.end() for m in breaks]
+        ends = [m.start() for m in breaks] + [len(mended)]
+        pieces: list[list[str]] = [[] for _ in starts]
+        position, part = 0, 0
+        for token in self.tokenizer.cut(mended):
+            at = mended.find(token, position)
+            if at >= 0:  # not found only when the cut normalized the text (index phrasings)
+                position = at + len(token)
+                part = bisect.bisect_right(starts, at) - 1
+            pieces[part].append(token)
+        found = [
+            (end - start, self._read(words))
+            for start, end, words in zip(starts, ends, pieces, strict=True)
+        ]
+        if len(self._splits) >= WEIGHED:
+            self._splits.clear()
+        self._splits[text] = found
+        return found
 
     def _read(self, tokens: list[str]) -> list[str]:
         """Cut pieces with synonyms and slips replaced by the words they stand for."""
@@ -165,6 +195,7 @@ class Matcher:
         used by a `note` share of its phrasings, for the whole group only. `near_misses` are
         questions close to a group that no group answers ("驾驶证丢了怎么补"): they weigh no
         word and rank nothing, and only decline an answer (`declined`)."""
+        self._splits = {}  # texts are read with the slips known so far: none yet
         said: dict[str, list[frozenset[str]]] = {}  # the words as written, no parts
         for key, texts in groups.items():
             bonus = frozenset(t for word in extra.get(key, ()) for t in self.terms(word))
@@ -231,6 +262,7 @@ class Matcher:
         self.sounds = self._sound_table(vocabulary, named | set(self.synonyms.values()))
         self._heard = {}
         self._weighed = {}
+        self._splits = {}
         first: dict[str, str] = {}  # a near miss listed twice is one (the first group's)
         for key, texts in (near_misses or {}).items():
             for text in texts:
@@ -325,27 +357,13 @@ class Matcher:
 
     def _parts(self, text: str) -> list[list[str]]:
         """The words of the longest parts of a message (between punctuation), at least `clause`
-        characters each, at most `clauses` of them, from the message's own cut (jieba cuts
-        between punctuation marks anyway, so a part alone would be cut the same)."""
-        if self._long_slips:
-            text = self._mend(text)
-        breaks = list(CLAUSE_BREAK.finditer(text))
-        starts = [0] + [m.end() for m in breaks]
-        ends = [m.start() for m in breaks] + [len(text)]
-        pieces: list[list[str]] = [[] for _ in starts]
-        position = 0
-        for token in self.tokenizer.cut(text):
-            found = text.find(token, position)
-            if found < 0:
-                continue
-            position = found + len(token)
-            pieces[bisect.bisect_right(starts, found) - 1].append(token)
-        sizes = [end - start for start, end in zip(starts, ends, strict=True)]
+        characters each, at most `clauses` of them."""
+        split = self._split(text)
         longest = sorted(
-            (i for i, size in enumerate(sizes) if size >= self.tuning.clause),
-            key=lambda i: -sizes[i],
+            (i for i, (size, _) in enumerate(split) if size >= self.tuning.clause),
+            key=lambda i: -split[i][0],
         )[: self.tuning.clauses]
-        return [self._read(pieces[i]) for i in longest]
+        return [split[i][1] for i in longest]
 
     def scores(self, text: str, *, only: Iterable[str] | None = None) -> dict[str, float]:
         """The shortlisted groups' scores in [0, 1): the share of the query's weight covered."""
