@@ -261,15 +261,16 @@ def _read_index(path: Path, key: str) -> dict[str, object] | None:
     """The kept index built from the same inputs, or None (none kept, other inputs, unreadable)."""
     try:
         with path.open("rb") as handle:
-            kept = pickle.load(handle)  # only the service writes its cache directory
+            # The key comes first: an index of other inputs is not read at all. Only the
+            # service writes its cache directory.
+            if pickle.load(handle) != key:
+                return None
+            built = pickle.load(handle)
     except FileNotFoundError:
         return None
     except Exception as exc:  # a torn or foreign file: build again and replace it
         log.warning("FAQ index cache %s unreadable (%s): building the index", path, exc)
         return None
-    if not isinstance(kept, dict) or kept.get("key") != key:
-        return None
-    built = kept.get("built")
     return built if isinstance(built, dict) else None
 
 
@@ -280,7 +281,8 @@ def _write_index(path: Path, key: str, built: dict[str, object]) -> None:
         fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".faq-index-")
         try:
             with os.fdopen(fd, "wb") as handle:
-                pickle.dump({"key": key, "built": built}, handle, pickle.HIGHEST_PROTOCOL)
+                pickle.dump(key, handle, pickle.HIGHEST_PROTOCOL)
+                pickle.dump(built, handle, pickle.HIGHEST_PROTOCOL)
             os.replace(temporary, path)  # whole or not at all, for a reader in another process
         except BaseException:
             Path(temporary).unlink(missing_ok=True)

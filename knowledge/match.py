@@ -93,16 +93,18 @@ class Matcher:
             raise ValueError("not an index of this version")
         for name in BUILT:
             setattr(self, name, built[name])
-        self._heard = {}
-        self._weighed = {}
-        self._splits = {}
+        self._forget_reads()
 
     def forget(self) -> None:
         """Drop remembered cuts, slips and weights (benchmarks time every message as new)."""
-        self._heard.clear()
-        self._weighed.clear()
-        self._splits.clear()
+        self._forget_reads()
         self.tokenizer.forget()
+
+    def _forget_reads(self) -> None:
+        """Drop what was remembered of texts read: after the slips change, they read anew."""
+        self._heard = {}
+        self._weighed = {}
+        self._splits = {}
 
     def add_words(self, words: Iterable[str]) -> None:
         self.tokenizer.add_words(words)
@@ -195,7 +197,7 @@ class Matcher:
         used by a `note` share of its phrasings, for the whole group only. `near_misses` are
         questions close to a group that no group answers ("驾驶证丢了怎么补"): they weigh no
         word and rank nothing, and only decline an answer (`declined`)."""
-        self._splits = {}  # texts are read with the slips known so far: none yet
+        self._forget_reads()  # texts are read with the slips known so far: none yet
         said: dict[str, list[frozenset[str]]] = {}  # the words as written, no parts
         for key, texts in groups.items():
             bonus = frozenset(t for word in extra.get(key, ()) for t in self.terms(word))
@@ -258,11 +260,10 @@ class Matcher:
         self._long_slips = {}
         for slip in sorted((w for w in self.slips if len(w) >= 3), key=len, reverse=True):
             self._long_slips.setdefault(slip[:2], []).append(slip)
+        self._forget_reads()  # the keywords are read again with the slips
         named = {t for words in extra.values() for word in words for t in self._words(word)}
         self.sounds = self._sound_table(vocabulary, named | set(self.synonyms.values()))
-        self._heard = {}
-        self._weighed = {}
-        self._splits = {}
+        self._forget_reads()
         first: dict[str, str] = {}  # a near miss listed twice is one (the first group's)
         for key, texts in (near_misses or {}).items():
             for text in texts:
