@@ -49,6 +49,7 @@ def queue(
     now: datetime,
     inbound_id: int | None = None,
     is_reply: bool = False,
+    sent_at: datetime | None = None,
 ) -> int:
     row = outbox.enqueue(
         tx,
@@ -60,6 +61,7 @@ def queue(
         now=now,
         inbound_id=inbound_id,
         is_reply=is_reply,
+        sent_at=sent_at,
     )
     return row.id
 

@@ -48,6 +48,7 @@ class Handled:
     reply_ids: list[int] = field(default_factory=list)
     duplicate: bool = False
     in_flight: bool = False  # a retry while the first attempt is still being answered
+    delivered: bool = False  # the replies were claimed for the passive reply and marked sent
 
     @property
     def text(self) -> str:
@@ -77,8 +78,17 @@ def _stored(deps: Deps, message_id: int, channel: Channel, sender: str) -> Handl
         return Handled(replies, [row.id for row in rows], duplicate=True)
 
 
-def handle(incoming: Incoming, deps: Deps, *, passive: bool = True) -> Handled:
-    """Answer one message. Retries of a recorded message get the recorded answer."""
+Claim = Callable[[str], bool]
+
+
+def handle(
+    incoming: Incoming, deps: Deps, *, passive: bool = True, claim: Claim | None = None
+) -> Handled:
+    """Answer one message. Retries of a recorded message get the recorded answer.
+
+    `claim(text)`, asked with the replies' text just before the answer is committed, says
+    whether the caller will deliver them itself (the channel's passive reply, still in time):
+    then they are recorded as sent in the same transaction as the answer."""
     started = time.perf_counter()
     now = deps.clock()
     message_id = _record(incoming, deps, now)
@@ -86,7 +96,9 @@ def handle(incoming: Incoming, deps: Deps, *, passive: bool = True) -> Handled:
         _log(incoming, "-", "-", "duplicate", started)
         return message_id
     try:
-        result, role, intent = _process(incoming, deps, message_id, now, passive=passive)
+        result, role, intent = _process(
+            incoming, deps, message_id, now, passive=passive, claim=claim
+        )
     except Exception as exc:
         log.exception("failed channel=%s id=%s", incoming.channel, incoming.external_id)
         result = _apologize(incoming, deps, message_id, now, exc, passive=passive)
@@ -223,7 +235,13 @@ def decide(
 
 
 def _process(
-    incoming: Incoming, deps: Deps, message_id: int, now: datetime, *, passive: bool
+    incoming: Incoming,
+    deps: Deps,
+    message_id: int,
+    now: datetime,
+    *,
+    passive: bool,
+    claim: Claim | None = None,
 ) -> tuple[Handled, str, str]:
     kb = deps.knowledge.current
     with deps.store.unit() as tx:
@@ -272,9 +290,19 @@ def _process(
                 replies[0].buttons,
                 reply=True,
             )
+        handled = Handled(replies)
+        handled.delivered = bool(replies) and passive and claim is not None and claim(handled.text)
         status = outbox.PASSIVE if passive else outbox.PENDING
-        reply_ids = [
-            delivery.queue(tx, item, status=status, now=now, inbound_id=message_id, is_reply=True)
+        handled.reply_ids = [
+            delivery.queue(
+                tx,
+                item,
+                status=outbox.SENT if handled.delivered else status,
+                now=now,
+                inbound_id=message_id,
+                is_reply=True,
+                sent_at=now if handled.delivered else None,
+            )
             for item in replies
         ]
         for item in out:
@@ -282,7 +310,7 @@ def _process(
                 delivery.queue(tx, item, status=outbox.PENDING, now=now, inbound_id=message_id)
         reply_text = "\n\n".join(r.text for r in replies)
         inbound.mark_answered(tx, message, intent=intent, reply_text=reply_text, now=now)
-    return Handled(replies, reply_ids), role.value, intent
+    return handled, role.value, intent
 
 
 def _apply_state(ctx: Context, before: str, channel: str, sender: str) -> None:

@@ -29,6 +29,7 @@ def enqueue(
     now: datetime,
     inbound_id: int | None = None,
     is_reply: bool = False,
+    sent_at: datetime | None = None,
 ) -> OutboxMessage:
     row = OutboxMessage(
         channel=channel,
@@ -40,6 +41,7 @@ def enqueue(
         created_at=now,
         inbound_id=inbound_id,
         is_reply=is_reply,
+        sent_at=sent_at,
     )
     tx.session.add(row)
     tx.session.flush()

@@ -7,8 +7,8 @@ import re
 import pytest
 from sqlalchemy import func, select
 
-from bot.messages import Kind
-from bot.pipeline import Deps
+from bot.messages import Channel, Incoming, Kind
+from bot.pipeline import Deps, handle
 from storage import cases
 from storage.models import Case, CaseEvent, InboundMessage, OutboxMessage
 from tests.dialog import location, send, verify_dialog
@@ -226,3 +226,52 @@ def test_the_answer_to_the_rating_question(deps: Deps, answer: str, status: str)
     send(deps, answer)
     with deps.store.unit() as tx:
         assert cases.by_number(tx, number).status == status
+
+
+def _text(deps: Deps, text: str, external_id: str) -> Incoming:
+    return Incoming(
+        channel=Channel.WECHAT,
+        sender_id="resident-claim",
+        external_id=external_id,
+        kind=Kind.TEXT,
+        received_at=deps.clock(),
+        text=text,
+    )
+
+
+def test_a_claimed_reply_is_recorded_sent_in_the_answers_transaction(deps: Deps) -> None:
+    asked: list[str] = []
+
+    def claim(text: str) -> bool:
+        asked.append(text)
+        return True
+
+    result = handle(_text(deps, "低保怎么申请", "m-claimed"), deps, passive=True, claim=claim)
+    assert result.delivered and asked == [result.text] and "低保" in result.text
+    unclaimed = handle(_text(deps, "你好", "m-late"), deps, passive=True, claim=lambda _t: False)
+    assert not unclaimed.delivered
+    with deps.store.unit() as tx:
+        rows = {r.id: r for r in tx.session.scalars(select(OutboxMessage))}
+    claimed = [rows[i] for i in result.reply_ids]
+    assert [(r.status, r.sent_at is not None) for r in claimed] == [("sent", True)]
+    # Not claimed (the deadline passed first): it waits to go out by the API.
+    assert [rows[i].status for i in unclaimed.reply_ids] == ["passive"]
+
+
+def test_a_claimed_reply_whose_answer_fails_leaves_only_the_apology(
+    deps: Deps, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from storage import inbound
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(inbound, "mark_answered", broken)  # fails after the claim
+    result = handle(
+        _text(deps, "低保怎么申请", "m-fail"), deps, passive=True, claim=lambda _t: True
+    )
+    assert "抱歉" in result.text and not result.delivered and result.reply_ids == []
+    assert count(deps, OutboxMessage) == 0
+    with deps.store.unit() as tx:
+        message = tx.session.scalars(select(InboundMessage)).one()
+    assert message.status == "failed"

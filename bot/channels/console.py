@@ -6,7 +6,6 @@ import sys
 import uuid
 from typing import TextIO
 
-from bot import outbox
 from bot.messages import Channel, Incoming, Kind
 from bot.pipeline import Deps, handle
 
@@ -24,8 +23,8 @@ def incoming(sender: str, text: str, deps: Deps) -> Incoming:
 
 def say(sender: str, text: str, deps: Deps) -> str:
     """Send one line as `sender`; the bot's answer as text."""
-    result = handle(incoming(sender, text, deps), deps, passive=True)
-    outbox.passive_delivered(deps.store, result.reply_ids, deps.clock())
+    # The terminal shows every reply at once: they are delivered as they are answered.
+    result = handle(incoming(sender, text, deps), deps, passive=True, claim=lambda _text: True)
     return result.text
 
 

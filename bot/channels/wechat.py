@@ -297,10 +297,15 @@ class Endpoint:
         )
 
     def _handle(self, incoming: Incoming, attempt: _Attempt) -> Handled:
-        """On a pipeline thread: answer, and while still in time mark the reply delivered in
-        the same turn (one trip through the thread instead of two)."""
-        result = handle(incoming, self.deps, passive=True)
-        if result.reply_ids and passive_fits(result.text) and attempt.deliver():
+        """On a pipeline thread: answer, and while still in time claim the passive reply, so
+        that the answer and its delivery are recorded in one transaction."""
+
+        def claim(text: str) -> bool:
+            return passive_fits(text) and attempt.deliver()
+
+        result = handle(incoming, self.deps, passive=True, claim=claim)
+        if result.reply_ids and not result.delivered and claim(result.text):
+            # A retry's recorded answer (or one the first attempt could not claim) goes back now.
             outbox.passive_delivered(self.deps.store, result.reply_ids, self.deps.clock())
         return result
 

@@ -220,22 +220,22 @@ def test_answer_being_marked_delivered_at_the_deadline_still_goes_back_passively
 ) -> None:
     """The pipeline thread claimed the passive reply just before the deadline: the endpoint
     waits for it and replies with it, instead of `success` plus a customer-service copy."""
-    from bot import outbox as delivery
+    from storage import inbound
 
     server_api, api_url = api
     d = wechat_deps(deps, api_url)
     d = replace(
         d, config=replace(d.config, server=replace(d.config.server, reply_deadline_seconds=1.5))
     )
-    original = delivery.passive_delivered
+    original = inbound.mark_answered
 
-    def slow_mark(*args, **kwargs):
+    def slow_finish(*args, **kwargs):
         # Answering "你好" takes far less than the 1.5 s deadline even on a loaded machine; the
-        # deadline then passes while the reply is being marked delivered.
+        # reply is claimed, and the deadline passes while the answer is being committed.
         time.sleep(2.0)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(delivery, "passive_delivered", slow_mark)
+    monkeypatch.setattr(inbound, "mark_answered", slow_finish)
     platform = fake.Platform(clock=lambda: d.clock().timestamp())
     with (
         ServerThread(create_app(d)) as server,
