@@ -46,7 +46,7 @@ def _when(text: str, deps: Deps) -> datetime:
     try:
         return datetime.strptime(text.strip(), "%Y-%m-%d %H:%M").replace(tzinfo=deps.config.tz)
     except ValueError:
-        raise rules.BroadcastError('--at takes "YYYY-MM-DD HH:MM" or "now"') from None
+        raise rules.BroadcastError('--at takes "YYYY-MM-DD HH:MM" or "now"', "at") from None
 
 
 def _row(b: Any, deps: Deps) -> dict[str, Any]:

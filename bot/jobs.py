@@ -85,7 +85,8 @@ def quota_warning(deps: Deps) -> int:
         problems = rules.quota_problems(ctx, horizon_days=7)
         if not problems:
             return []
-        text = ctx.say("broadcast.quota_warning", problems="\n".join(problems))
+        lines = "\n".join(rules.refusal(ctx, problem) for problem in problems)
+        text = ctx.say("broadcast.quota_warning", problems=lines)
         return [
             o
             for admin in roster.workers_with_role(ctx.tx, "admin")

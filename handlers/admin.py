@@ -21,7 +21,7 @@ def broadcast_command(req: Request, ctx: Context) -> list[Outgoing]:
     try:
         schedule = rules.validate(ctx, schedule, {})
     except rules.BroadcastError as exc:
-        return ctx.reply_key("broadcast.refused", reason=str(exc))
+        return ctx.reply_key("broadcast.refused", reason=rules.refusal(ctx, exc))
     ctx.set_state(AWAITING_CONFIRM, {"kind": kind, "audience": schedule.audience, "text": text})
     preview = ctx.say(
         "broadcast.preview", audience=schedule.audience, text=rules.render(ctx, schedule)
@@ -54,5 +54,5 @@ def confirm_broadcast(req: Request, ctx: Context) -> list[Outgoing]:
     try:
         created = rules.create(ctx, schedule, created_by=f"worker:{req.worker.id}")
     except rules.BroadcastError as exc:
-        return ctx.reply_key("broadcast.refused", reason=str(exc))
+        return ctx.reply_key("broadcast.refused", reason=rules.refusal(ctx, exc))
     return ctx.reply_key("broadcast.confirmed", id=created.id)

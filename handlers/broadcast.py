@@ -24,7 +24,23 @@ QUOTA = {"subscription": ("day", 1), "service": ("month", 4)}
 
 
 class BroadcastError(ValueError):
-    """A schedule the service refuses, with the reason."""
+    """A schedule the service refuses. str() is the reason in English, for the command line;
+    `key` and `fields` name its sentence in knowledge/replies.toml (`broadcast.refusal_KEY`),
+    for admins in chat (`refusal`)."""
+
+    def __init__(self, english: str, key: str, **fields: object) -> None:
+        super().__init__(english)
+        self.key = key
+        self.fields = {name: str(value) for name, value in fields.items()}
+
+
+def refusal(ctx: Context, error: BroadcastError) -> str:
+    """The reason, as admins read it in chat."""
+    fields = dict(error.fields)
+    if error.key == "quota":
+        fields["account"] = ctx.word("words", f"account_{fields['account']}")
+        fields["unit"] = ctx.word("words", f"per_{fields['unit']}")
+    return ctx.say(f"broadcast.refusal_{error.key}", **fields)
 
 
 @dataclass(frozen=True)
@@ -60,14 +76,18 @@ def cron_trigger(cron: str, tz: ZoneInfo) -> CronTrigger:
     """A standard crontab line ("m h dom mon dow", Sunday = 0) as an APScheduler trigger."""
     fields = cron.split()
     if len(fields) != 5:
-        raise BroadcastError(f"not a cron expression (m h dom mon dow): {cron!r}")
+        raise BroadcastError(
+            f"not a cron expression (m h dom mon dow): {cron!r}", "cron", cron=cron
+        )
     minute, hour, day, month, dow = fields
     try:
         return CronTrigger(
             minute=minute, hour=hour, day=day, month=month, day_of_week=_dow(dow), timezone=tz
         )
     except (ValueError, IndexError) as exc:
-        raise BroadcastError(f"not a cron expression (m h dom mon dow): {cron!r}") from exc
+        raise BroadcastError(
+            f"not a cron expression (m h dom mon dow): {cron!r}", "cron", cron=cron
+        ) from exc
 
 
 def quiet_until(at: datetime, quiet: str, tz: ZoneInfo) -> datetime:
@@ -106,7 +126,7 @@ def _period_start(at: datetime, unit: str, tz: ZoneInfo) -> datetime:
 
 def quota_problems(
     ctx: Context, extra: Schedule | None = None, *, horizon_days: int = 62
-) -> list[str]:
+) -> list[BroadcastError]:
     """Periods in which the planned mass sends (plus `extra`) exceed the account's quota."""
     unit, allowed = QUOTA[ctx.config.wechat.account_type]
     tz = ctx.config.tz
@@ -123,9 +143,18 @@ def quota_problems(
     for key, count in sorted(per_period.items()):
         already = broadcasts.mass_sends_since(ctx.tx, since=key) if key <= ctx.now else 0
         if count + already > allowed:
+            account = ctx.config.wechat.account_type
             problems.append(
-                f"a {ctx.config.wechat.account_type} account may mass-send {allowed} time(s) a "
-                f"{unit}; the period starting {key:%Y-%m-%d} would have {count + already}"
+                BroadcastError(
+                    f"a {account} account may mass-send {allowed} time(s) a {unit}; "
+                    f"the period starting {key:%Y-%m-%d} would have {count + already}",
+                    "quota",
+                    account=account,
+                    allowed=allowed,
+                    unit=unit,
+                    start=f"{key:%Y-%m-%d}",
+                    count=count + already,
+                )
             )
     return problems
 
@@ -136,7 +165,7 @@ def check_quota(ctx: Context, schedule: Schedule) -> None:
         return
     problems = quota_problems(ctx, schedule)
     if problems:
-        raise BroadcastError(problems[0])
+        raise problems[0]
 
 
 def over_quota_now(ctx: Context, scheduled: datetime) -> bool:
@@ -154,22 +183,26 @@ def as_schedule(b: Broadcast, tz: ZoneInfo) -> Schedule:
 
 def validate(ctx: Context, schedule: Schedule, items: dict[str, LawItem]) -> Schedule:
     if schedule.kind not in broadcasts.KINDS:
-        raise BroadcastError(f"kind must be one of {', '.join(broadcasts.KINDS)}")
+        kinds = ", ".join(broadcasts.KINDS)
+        raise BroadcastError(f"kind must be one of {kinds}", "kind", kinds=kinds)
     if schedule.channel not in broadcasts.CHANNELS:
-        raise BroadcastError(f"channel must be one of {', '.join(broadcasts.CHANNELS)}")
+        channels = ", ".join(broadcasts.CHANNELS)
+        raise BroadcastError(f"channel must be one of {channels}", "channel", channels=channels)
     scope, _, value = schedule.audience.partition(":")
     if scope not in AUDIENCE_SCOPES or (scope != "all" and not value):
-        raise BroadcastError("audience must be all, grid:ID, building:NAME or tag:NAME")
+        raise BroadcastError(
+            "audience must be all, grid:ID, building:NAME or tag:NAME", "audience"
+        )
     if scope == "building":
         schedule = Schedule(
             **{**schedule.__dict__, "audience": f"building:{canonical_building(value)}"}
         )
     if bool(schedule.text) == bool(schedule.item_id):
-        raise BroadcastError("give either a text or a law item")
+        raise BroadcastError("give either a text or a law item", "content")
     if schedule.item_id and schedule.item_id not in items:
-        raise BroadcastError(f"no law item {schedule.item_id!r}")
+        raise BroadcastError(f"no law item {schedule.item_id!r}", "item", item=schedule.item_id)
     if (schedule.run_at is None) == (not schedule.cron):
-        raise BroadcastError("give either --at or --cron")
+        raise BroadcastError("give either --at or --cron", "when")
     if schedule.cron:
         cron_trigger(schedule.cron, ctx.config.tz)
     check_quota(ctx, schedule)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.messages import Outgoing
-from handlers import workflow
+from handlers import routing, workflow
 from handlers.context import Context, Request
 from handlers.report import DRAFT_STATES
 from storage import cases, roster
@@ -141,7 +141,8 @@ def rate_case(req: Request, ctx: Context) -> list[Outgoing]:
     if rating == "unsatisfied" or solved is False:
         workflow.move(ctx, case, Action.REOPEN, actor=actor, note=req.text)
         owner = roster.worker(ctx.tx, case.assignee_id) if case.assignee_id else None
-        text = ctx.say("worker.case_reopened", number=case.number, note=req.text)
+        note = routing.mask_phones(req.text)
+        text = ctx.say("worker.case_reopened", number=case.number, note=note)
         ctx.drop_state()
         return [
             *ctx.reply_key("resident.rate_reopened", number=case.number),

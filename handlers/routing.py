@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from bot.messages import Button, Channel, Outgoing
 from handlers import limits, workflow
 from handlers.context import Context
@@ -29,12 +31,26 @@ def leaders(ctx: Context, grid_id: str | None) -> list[Worker]:
     return workflow.leaders_of(ctx, grid_id)
 
 
+# A mobile number, or a landline with its area code, written anywhere in a resident's words.
+PHONE_IN_TEXT = re.compile(r"(?<!\d)(?:1[3-9]\d{9}|0\d{2,3}-?\d{7,8})(?!\d)")
+
+
 def mask_phone(phone: str) -> str:
     """138****1234: chat notices never carry a full phone number."""
     digits = phone.strip()
     if len(digits) >= 7:
         return digits[:3] + "****" + digits[-4:]
     return "****" if digits else ""
+
+
+def mask_phones(text: str) -> str:
+    """A resident's words for a chat notice: the phone numbers in them masked (the case's
+    显示电话 button shows them to its owner, and logs that it did)."""
+    return PHONE_IN_TEXT.sub(lambda found: mask_phone(found.group()), text)
+
+
+def phones_in(text: str) -> list[str]:
+    return list(dict.fromkeys(PHONE_IN_TEXT.findall(text)))
 
 
 def case_buttons(ctx: Context, case: Case) -> tuple[Button, ...]:
@@ -48,7 +64,11 @@ def case_buttons(ctx: Context, case: Case) -> tuple[Button, ...]:
 def notice_for(ctx: Context, case: Case, *, leader: bool = False) -> str:
     """The chat notice of a new case: number, category, place, words; personal data masked."""
     key = "worker.new_case_leader" if leader else "worker.new_case"
-    text = case.text if not case.sensitive or leader else ctx.say("worker.sensitive_text")
+    text = (
+        mask_phones(case.text)
+        if not case.sensitive or leader
+        else ctx.say("worker.sensitive_text")
+    )
     return ctx.say(
         key,
         number=case.number,

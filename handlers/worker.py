@@ -227,13 +227,15 @@ def press_button(req: Request, ctx: Context) -> list[Outgoing]:
     case = cases.by_id(ctx.tx, case_id) if case_id is not None else None
     if case is None:
         return ctx.reply_key("worker.unknown_button")
+    # Only the case's owner acts on it; a leader of its grid (or an admin) may also pass it on.
+    passes_on = req.role in LEADS and _visible(req, ctx, case)
     if to:
-        if req.role not in LEADS and case.assignee_id != req.worker.id:
+        if not passes_on and case.assignee_id != req.worker.id:
             return ctx.reply_key("worker.case_not_yours", number=case.number)
         return _assign_to(req, ctx, case, roster.worker(ctx.tx, to.group(2)), to.group(2))
     assert match is not None
     action = match.group(1)
-    if case.assignee_id != req.worker.id and not (req.role in LEADS and action == "reassign"):
+    if case.assignee_id != req.worker.id and not (passes_on and action == "reassign"):
         return ctx.reply_key("worker.case_not_yours", number=case.number)
     wanted = ACTION_OF.get(action)
     needs = Action.RESOLVE if action in ("note", "help") else wanted
@@ -290,17 +292,25 @@ def _help(req: Request, ctx: Context, case: Case) -> list[Outgoing]:
 
 
 def _phone(req: Request, ctx: Context, case: Case) -> list[Outgoing]:
-    """The full phone, to the case owner only; every view is logged on the case."""
+    """The full phone (registered, and any the resident wrote in the case, which notices
+    mask), to the case owner only; every view is logged on the case."""
     assert req.worker is not None
     resident = residents.get_resident(ctx.tx, case.resident_id) if case.resident_id else None
-    if resident is None or not resident.phone:
+    registered = resident.phone if resident is not None and resident.phone else ""
+    written = [p for p in routing.phones_in(case.text) if p != registered]
+    if not registered and not written:
         return ctx.reply_key("worker.no_phone", number=case.number)
     cases.add_event(
         ctx.tx, case, actor=f"worker:{req.worker.id}", kind="pii_view", now=ctx.now, note="phone"
     )
-    return ctx.reply_key(
-        "worker.phone", number=case.number, name=resident.name or "-", phone=resident.phone
-    )
+    lines = []
+    if registered:
+        name = resident.name if resident is not None and resident.name else "-"
+        lines.append(ctx.say("worker.phone", number=case.number, name=name, phone=registered))
+    if written:
+        phones = ctx.word("words", "list_separator").join(written)
+        lines.append(ctx.say("worker.phone_in_text", number=case.number, phones=phones))
+    return [ctx.reply("\n".join(lines))]
 
 
 BUTTONS = {

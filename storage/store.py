@@ -87,13 +87,23 @@ def alembic_config(url: str) -> Any:
 
 
 def make_engine(url: str, *, busy_timeout_ms: int = 5000, echo: bool = False) -> Engine:
+    # hide_parameters: a database error's message names the statement but not the values, so
+    # a logged exception never carries a resident's words, name, phone or address.
     if not url.startswith("sqlite"):
-        return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        return create_engine(
+            url,
+            echo=echo,
+            hide_parameters=True,
+            pool_pre_ping=True,
+            pool_size=10,
+            max_overflow=20,
+        )
     if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
         Path(url[len("sqlite:///") :]).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(
         url,
         echo=echo,
+        hide_parameters=True,
         connect_args={"timeout": busy_timeout_ms / 1000, "check_same_thread": False},
     )
 

@@ -292,6 +292,12 @@ def test_admin_broadcasts_from_telegram_with_preview_and_confirm(deps: Deps, clo
         assert broadcasts.listing(tx) == []  # nothing before the confirm
     done = send(deps, "", sender="3001", channel=Channel.TELEGRAM, payload="bc:ok")
     assert "已安排推送" in done.text
+    for command, reason in (
+        ("/broadcast gossip all 明天停水", "推送类型只能是"),
+        ("/broadcast notice everyone 明天停水", "推送对象只能是"),
+    ):
+        bad = send(deps, command, sender="3001", channel=Channel.TELEGRAM)
+        assert "无法安排这次推送" in bad.text and reason in bad.text, bad.text
     refused = send(deps, "/broadcast notice all 我也想发", sender="1001", channel=Channel.TELEGRAM)
     assert "没有这个命令" in refused.text  # workers cannot broadcast
     with deps.store.unit() as tx:
@@ -322,3 +328,6 @@ def test_admins_are_warned_ahead_of_an_exceeded_quota(deps: Deps, clock) -> None
             select(OutboxMessage).where(OutboxMessage.recipient_id == "3001")
         ).all()
     assert "群发次数" in warning.text
+    # In Chinese, with the account and the period named: "订阅号每天最多群发1次，从…起…将有2次".
+    assert "订阅号每天最多群发1次" in warning.text and "将有2次" in warning.text
+    assert "account" not in warning.text and "mass-send" not in warning.text

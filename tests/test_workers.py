@@ -10,14 +10,14 @@ from dataclasses import dataclass, replace
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
 
 from bot.app import create_app
 from bot.case_view import detail
 from bot.pipeline import Deps
 from knowledge.replies import Replies
 from storage import cases
-from storage.models import Case, Worker
+from storage.models import Case, InboundMessage, Worker, WorkerGrid
 from tests.fakes import telegram as tg
 from tests.fakes import wechat as wx
 from tests.fakes.server import ServerThread
@@ -219,6 +219,38 @@ def test_forged_and_stale_buttons_change_nothing(stack: Stack) -> None:
     assert len(accepts) == 1
 
 
+def test_a_leader_passes_on_only_the_cases_of_grids_they_lead(stack: Stack) -> None:
+    number = NUMBER.search(stack.resident_says("oRes6", "3号楼门口的垃圾没人清")).group()
+    case = case_of(stack, number)
+    assert (case.grid_id, case.assignee_id) == ("g1", "w01")
+    with stack.deps.store.unit() as tx:  # l01 now leads g2 and g3 only
+        tx.session.execute(
+            delete(WorkerGrid).where(WorkerGrid.worker_id == "l01", WorkerGrid.grid_id == "g1")
+        )
+    stack.press(LEADER, f"case:to:{case.id}:w03")  # forged: a case of a grid l01 does not lead
+    stack.press(LEADER, f"case:reassign:{case.id}")
+    wait_for(lambda: len(stack.telegram.texts(LEADER)) >= 2, "answers to the leader")
+    assert all("找不到" in t for t in stack.telegram.texts(LEADER)[-2:])
+    assert case_of(stack, number).assignee_id == "w01"
+    stack.press(ADMIN, f"case:to:{case.id}:w03")  # an admin may
+    wait_for(lambda: case_of(stack, number).assignee_id == "w03", "the admin's reassignment")
+
+
+def test_a_phone_the_resident_wrote_is_masked_in_notices_and_shown_on_request(
+    stack: Stack,
+) -> None:
+    reply = stack.resident_says("oRes7", "3号楼2单元楼道灯坏了，有事打我电话13712345678")
+    number = NUMBER.search(reply).group()
+    case = case_of(stack, number)
+    wait_for(lambda: f"case:accept:{case.id}" in stack.telegram.buttons(W01), "the notice")
+    notice = next(t for t in stack.telegram.texts(W01) if number in t)
+    assert "137****5678" in notice and "13712345678" not in notice
+    stack.press(W01, f"case:phone:{case.id}")
+    wait_for(lambda: any("13712345678" in t for t in stack.telegram.texts(W01)), "the phone")
+    with stack.deps.store.unit() as tx:
+        assert [e.kind for e in cases.by_number(tx, number).events].count("pii_view") == 1
+
+
 def test_webhook_requires_the_secret_header(stack: Stack) -> None:
     update = stack.telegram.text_update(W01, "/mycases")
     assert stack.web.post("/telegram", json=update).status_code == 403
@@ -232,6 +264,22 @@ def test_webhook_requires_the_secret_header(stack: Stack) -> None:
         ).status_code
         == 400
     )
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"update_id": 1, "message": "x"}',  # a field of the wrong shape
+        b'{"update_id": 2, "message": {"message_id": 1, "chat": {"id": 1, "type": "private"}}}',
+        b'{"update_id": 3, "message": ' + b"[" * 5_000 + b"]" * 5_000 + b"}",
+        b"[1, 2]",
+    ],
+)
+def test_malformed_updates_get_400_and_change_nothing(stack: Stack, body: bytes) -> None:
+    headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+    assert stack.web.post("/telegram", content=body, headers=headers).status_code == 400
+    with stack.deps.store.unit() as tx:
+        assert tx.session.scalar(select(func.count()).select_from(InboundMessage)) == 0
 
 
 def test_link_code_links_a_chat_account_once(stack: Stack) -> None:

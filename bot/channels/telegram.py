@@ -147,9 +147,18 @@ class TelegramChannel:
         self.bot = bot
         self.wake = wake
 
-    async def process(self, data: dict[str, Any]) -> None:
-        update = Update.de_json(data, self.bot)
-        incoming = to_incoming(update, self.deps.clock())
+    def read(self, data: Any) -> tuple[Update, Incoming | None]:
+        """An update's JSON as the Update and its Incoming; ValueError when it is none."""
+        if not isinstance(data, dict) or "update_id" not in data:
+            raise ValueError("not an update")
+        try:
+            update = Update.de_json(data, self.bot)
+            return update, to_incoming(update, self.deps.clock())
+        except (TypeError, KeyError, AttributeError, RecursionError) as exc:
+            # A field of the wrong shape ("message": "x") or missing ("date").
+            raise ValueError(f"malformed update: {type(exc).__name__}") from None
+
+    async def process(self, update: Update, incoming: Incoming | None) -> None:
         if update.callback_query is not None:
             try:  # stop the button's spinner; what it did arrives as a message
                 await update.callback_query.answer()
@@ -166,12 +175,10 @@ class TelegramChannel:
         if len(body) > self.deps.config.server.max_body_bytes:
             return JSONResponse({"ok": False}, status_code=413)
         try:
-            data = json.loads(body)
-            if not isinstance(data, dict) or "update_id" not in data:
-                raise ValueError("not an update")
-        except ValueError:
+            update, incoming = self.read(json.loads(body))
+        except (ValueError, RecursionError):  # RecursionError: JSON nested thousands deep
             return JSONResponse({"ok": False}, status_code=400)
-        await self.process(data)
+        await self.process(update, incoming)
         return JSONResponse({"ok": True})
 
     async def poll(self, stop: asyncio.Event, timeout: int = 10) -> None:
@@ -189,7 +196,7 @@ class TelegramChannel:
             for update in updates:
                 offset = update.update_id + 1
                 try:
-                    await self.process(update.to_dict())
+                    await self.process(update, to_incoming(update, self.deps.clock()))
                 except Exception:
                     log.exception("telegram update %s failed", update.update_id)
 

@@ -12,6 +12,7 @@ import contextlib
 import functools
 import logging
 import os
+import struct
 import threading
 import time
 import tomllib
@@ -66,7 +67,8 @@ def parse_xml(body: bytes) -> dict[str, str]:
     """Flat <xml> children as a dict; DTDs and entities refused (no expansion attacks)."""
     try:
         root = SafeET.fromstring(body, forbid_dtd=True, forbid_entities=True, forbid_external=True)
-    except (ParseError, DefusedXmlException, ValueError) as exc:
+    except (ParseError, DefusedXmlException, ValueError, LookupError) as exc:
+        # LookupError: an XML declaration naming an encoding that does not exist
         raise BadRequest(f"unreadable XML: {type(exc).__name__}") from None
     if root.tag != "xml":
         raise BadRequest("the root element is not <xml>")
@@ -78,7 +80,7 @@ def check_fresh(timestamp: str, now: datetime, skew_seconds: int) -> None:
         sent = int(timestamp)
     except (TypeError, ValueError):
         raise Forbidden("timestamp missing or not a number") from None
-    if abs(now.timestamp() - sent) > skew_seconds:
+    if abs(int(now.timestamp()) - sent) > skew_seconds:  # ints: a 400-digit one cannot overflow
         raise Forbidden("stale timestamp")
 
 
@@ -179,7 +181,14 @@ class Codec:
                 )
             except InvalidSignatureException:
                 raise Forbidden("bad msg_signature") from None
-            except (InvalidAppIdException, ValueError, KeyError, TypeError) as exc:
+            except (
+                InvalidAppIdException,
+                ValueError,
+                KeyError,
+                TypeError,
+                IndexError,  # an empty or too short Encrypt
+                struct.error,
+            ) as exc:
                 raise BadRequest(f"cannot decrypt: {type(exc).__name__}") from None
             return parse_xml(plain.encode("utf-8") if isinstance(plain, str) else plain), True
         verify_url(params, wechat.token)

@@ -175,6 +175,28 @@ def test_malformed_bodies_get_400_and_change_nothing(service, body: str) -> None
     assert count(deps, InboundMessage) == 0
 
 
+def test_undecodable_envelopes_get_400_and_change_nothing(service) -> None:
+    client, platform, _, deps = service
+    params, _ = platform.request(platform.text("oMal", "你好"))
+    bogus = b'<?xml version="1.0" encoding="bogus"?><xml><Encrypt>x</Encrypt></xml>'
+    assert client.post("/wechat", params=params, content=bogus).status_code == 400
+    # Signed with the right token, but nothing that decrypts: the sender's fault, not ours.
+    for encrypted in ("", "YWJj"):
+        params["msg_signature"] = fake.sign(
+            platform.token, params["timestamp"], params["nonce"], encrypted
+        )
+        body = f"<xml><ToUserName>x</ToUserName><Encrypt>{encrypted}</Encrypt></xml>"
+        assert client.post("/wechat", params=params, content=body.encode()).status_code == 400
+    assert count(deps, InboundMessage) == 0
+
+
+def test_an_absurd_timestamp_is_refused(service) -> None:
+    client, platform, _, deps = service
+    response = push(client, platform, platform.text("oMal", "你好"), timestamp=10**400)
+    assert response.status_code == 403
+    assert count(deps, InboundMessage) == 0
+
+
 def test_oversized_body_gets_413(service) -> None:
     client, platform, _, deps = service
     response = push(client, platform, platform.text("oBig", "漏水" * 40000))

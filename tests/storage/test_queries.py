@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
@@ -139,3 +140,19 @@ def test_a_read_only_unit_leaves_the_write_lock_free_and_writes_nothing(db_url: 
             assert tx.session.get(Setting, "ignored") is None
     finally:
         store.dispose()
+
+
+def test_a_database_error_names_no_value_a_resident_sent(store: Store) -> None:
+    """Errors are logged with their message: it must not carry the resident's words."""
+    from storage import inbound
+    from storage.store import IntegrityError
+
+    words = "我是张三，电话13812345678，住3号楼2单元501"
+    fields = dict(channel="wechat", external_id="m1", sender_id="o1", kind="text", body={})
+    with store.unit() as tx:
+        inbound.record(tx, text=words, received_at=NOW, **fields)
+    with pytest.raises(IntegrityError) as raised, store.unit() as tx:
+        inbound.record(tx, text=words, received_at=NOW, **fields)
+    message = str(raised.value)
+    assert "INSERT" in message  # the statement is still named, for whoever reads the log
+    assert "13812345678" not in message and "张三" not in message and "o1" not in message
