@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 from bot.messages import Outgoing
 from handlers import routing, workflow
 from handlers.context import Context, Request
 from handlers.report import DRAFT_STATES
+from handlers.workflow import AWAITING_RATING
 from storage import cases, roster
 from storage.lifecycle import OPEN, Action, Status
 from storage.models import Case
@@ -106,18 +109,31 @@ def cancel_case(req: Request, ctx: Context) -> list[Outgoing]:
     return ctx.reply_key("resident.case_cancelled", number=case.number)
 
 
-RATINGS = (("不满意", "unsatisfied"), ("基本满意", "basic"), ("满意", "satisfied"))
-UNSOLVED = ("没解决", "未解决", "没有解决", "还没好", "没修好", "还是", "依旧", "仍然")
+# 不满意, and 满意 said with a negation before it: 不太满意, 不是很满意, 不怎么满意, 很不满意.
+NOT_SATISFIED = re.compile(r"不(?:太|大|是很|是太|怎么|咋|很|算|够)?满意")
+BASIC = ("基本满意", "还算满意", "比较满意", "一般", "还行")
+UNSOLVED = (
+    "没解决", "未解决", "没有解决", "没能解决", "解决不了", "还没好", "没修好", "没弄好",
+    "还是没", "还是不", "还是坏", "还在漏", "还漏", "依旧", "仍然", "没人来",
+)  # fmt: skip
+SOLVED = ("解决了", "修好了", "弄好了", "已经好了")
+QUESTION = ("吗", "？", "?", "什么时候")  # "修好了吗" asks; it does not rate
 
 
 def parse_rating(text: str) -> tuple[str, bool | None]:
     """(rating, solved) from a resident's words; rating is "" when none was given."""
-    rating = next((value for word, value in RATINGS if word in text), "")
+    if NOT_SATISFIED.search(text):
+        rating = "unsatisfied"
+    elif any(word in text for word in BASIC):
+        rating = "basic"
+    else:
+        rating = "satisfied" if "满意" in text else ""
     if any(word in text for word in UNSOLVED):
         return rating or "unsatisfied", False
+    said_solved = any(word in text for word in SOLVED) and not any(q in text for q in QUESTION)
     if rating:
-        return rating, rating != "unsatisfied"
-    if "好评" in text or "解决了" in text:
+        return rating, True if said_solved else rating != "unsatisfied"
+    if "好评" in text or said_solved:
         return "satisfied", True
     if "差评" in text:
         return "unsatisfied", None
@@ -127,15 +143,13 @@ def parse_rating(text: str) -> tuple[str, bool | None]:
 def rate_case(req: Request, ctx: Context) -> list[Outgoing]:
     """满意/基本满意 closes the resolved case; 不满意 or unsolved reopens it (重办)."""
     assert req.resident is not None
-    resolved = [
-        c
-        for c in cases.for_resident(ctx.tx, resident_id=req.resident.id)
-        if c.status == Status.RESOLVED
-    ]
+    resolved = cases.awaiting_rating(ctx.tx, resident_id=req.resident.id)
     rating, solved = parse_rating(req.text)
     if not resolved or not rating:
         return ctx.reply_key("resident.rate_nothing")
-    case = resolved[0]
+    # The case whose rating was asked for (the state `resolve` left), else the latest resolved.
+    asked = req.state_data.get("case_id") if req.state == AWAITING_RATING else None
+    case = next((c for c in resolved if c.id == asked), resolved[0])
     case.rating, case.solved = rating, solved
     actor = f"resident:{req.resident.id}"
     if rating == "unsatisfied" or solved is False:

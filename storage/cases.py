@@ -156,6 +156,16 @@ def recent_open(
     return tx.session.scalar(query.order_by(Case.created_at.desc(), Case.id.desc()).limit(1))
 
 
+def awaiting_rating(tx: Tx, *, resident_id: int) -> list[Case]:
+    """The resident's resolved cases, the most recently resolved first."""
+    query = (
+        select(Case)
+        .where(Case.resident_id == resident_id, Case.status == Status.RESOLVED)
+        .order_by(Case.resolved_at.desc(), Case.id.desc())
+    )
+    return list(tx.session.scalars(query))
+
+
 def for_resident(tx: Tx, *, resident_id: int, limit: int = 10) -> list[Case]:
     query = (
         select(Case)

@@ -275,3 +275,29 @@ def test_a_claimed_reply_whose_answer_fails_leaves_only_the_apology(
     with deps.store.unit() as tx:
         message = tx.session.scalars(select(InboundMessage)).one()
     assert message.status == "failed"
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("满意", ("satisfied", True)),
+        ("基本满意", ("basic", True)),
+        ("不满意", ("unsatisfied", False)),
+        ("不太满意", ("unsatisfied", False)),
+        ("不是很满意", ("unsatisfied", False)),
+        ("很不满意", ("unsatisfied", False)),
+        ("不怎么满意，态度一般", ("unsatisfied", False)),
+        ("不满意，但问题解决了", ("unsatisfied", True)),
+        ("满意，还是你们靠谱", ("satisfied", True)),
+        ("没解决", ("unsatisfied", False)),
+        ("灯还是不亮", ("unsatisfied", False)),
+        ("修好了，谢谢", ("satisfied", True)),
+        ("电梯修好了吗", ("", None)),
+        ("好评", ("satisfied", True)),
+        ("你好", ("", None)),
+    ],
+)
+def test_a_rating_is_read_from_the_residents_words(text: str, expected: tuple) -> None:
+    from handlers.cases import parse_rating
+
+    assert parse_rating(text) == expected

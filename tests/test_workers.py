@@ -183,6 +183,25 @@ def test_unsatisfied_rating_reopens_the_case(stack: Stack) -> None:
     wait_for(lambda: any("重办" in t for t in stack.telegram.texts(W02)), "reopen notice")
 
 
+def _resolve(stack: Stack, worker: int, number: str, note: str) -> None:
+    case_id = case_of(stack, number).id
+    wait_for(lambda: f"case:accept:{case_id}" in stack.telegram.buttons(worker), "the notice")
+    stack.press(worker, f"case:accept:{case_id}")
+    stack.press(worker, f"case:resolve:{case_id}")
+    stack.type(worker, note)
+    wait_for(lambda: case_of(stack, number).status == "resolved", "resolution")
+
+
+def test_the_rating_goes_to_the_case_it_was_asked_for(stack: Stack) -> None:
+    first = NUMBER.search(stack.resident_says("oRes8", "3号楼楼道灯坏了")).group()
+    second = NUMBER.search(stack.resident_says("oRes8", "3号楼门口垃圾堆了好几天没人清")).group()
+    _resolve(stack, W01, second, "已清运")
+    _resolve(stack, W01, first, "已换灯泡")  # asked last: the rating is for this one
+    assert "重新办理" in stack.resident_says("oRes8", "不太满意，灯还是不亮")
+    assert case_of(stack, first).status == "in_progress"
+    assert case_of(stack, second).status == "resolved"
+
+
 def test_return_then_leader_reassigns(stack: Stack) -> None:
     number = NUMBER.search(stack.resident_says("oRes3", "2号楼下水道堵了")).group()
     case_id = case_of(stack, number).id
