@@ -128,6 +128,8 @@ def phase(case: Case, limits: Limits, tz: ZoneInfo) -> Phase | None:
         return Phase("accept", start, after(start, 1, "accept"), alarms)
     if case.status == "in_progress":
         start = case.accepted_at or case.updated_at
+        if case.reopened_at is not None and case.reopened_at > start:
+            start = case.reopened_at  # 重办: the worker gets the whole limit again
         alarms = (
             (Alarm.RESOLVE_REMIND, after(start, 1 - f, "resolve")),
             (Alarm.RESOLVE_LEADER, after(start, 1, "resolve")),

@@ -115,6 +115,7 @@ def transition(
         case.resolved_at = now
     elif action is Action.REOPEN:
         case.reopen_count += 1
+        case.reopened_at = now
         case.resolved_at = None
     elif action in (Action.CONFIRM, Action.CLOSE, Action.CANCEL, Action.MERGE):
         case.closed_at = now

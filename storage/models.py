@@ -192,6 +192,7 @@ class Case(Base):
     updated_at: Mapped[datetime]
     assigned_at: Mapped[datetime | None]
     accepted_at: Mapped[datetime | None]
+    reopened_at: Mapped[datetime | None]  # the last 重办: the resolve limit runs from it
     resolved_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
     accept_due_at: Mapped[datetime | None]

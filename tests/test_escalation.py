@@ -119,6 +119,35 @@ def test_accepting_stops_the_accept_alarms_and_starts_resolve_limits(deps: Deps,
     assert not _notices(deps, 2001) or not any("超过" in t for t in _notices(deps, 2001))
 
 
+def test_a_reopened_case_gets_its_whole_resolve_limit_again(deps: Deps, clock) -> None:
+    from handlers import workflow
+    from handlers.context import Context
+
+    _telegram(deps)
+    clock.now = local(2026, 11, 2, 9, 0)
+    send(deps, "3号楼电梯坏了", sender="oAgain")
+    with deps.store.unit() as tx:
+        ctx = Context(tx=tx, kb=deps.knowledge.current, config=deps.config, now=clock.now)
+        case = tx.session.scalars(select(Case)).one()
+        worker = tx.session.get(Worker, "w01")
+        workflow.accept(ctx, case, worker)
+        workflow.resolve(ctx, case, worker, "已报修")
+    clock.now = local(2026, 11, 16, 10, 0)  # two weeks later the resident says: not solved
+    send(deps, "不满意，电梯还是坏的", sender="oAgain")
+    with deps.store.unit() as tx:
+        case = tx.session.scalars(select(Case)).one()
+        assert (case.status, case.reopen_count) == ("in_progress", 1)
+        assert case.resolve_due_at == local(2026, 11, 19, 10, 0)  # 3 working days from now
+    clock.now = local(2026, 11, 16, 10, 5)
+    jobs.sweep(deps)  # nothing is overdue a few minutes after reopening
+    assert not any("超过" in t for t in _notices(deps, 2001) + _notices(deps, 3001))
+    with deps.store.unit() as tx:
+        ctx = Context(tx=tx, kb=deps.knowledge.current, config=deps.config, now=clock.now)
+        case = tx.session.scalars(select(Case)).one()
+        workflow.resolve(ctx, case, tx.session.get(Worker, "w01"), "已更换电机")
+        assert case.resolved_late is False
+
+
 def test_urgent_cases_run_around_the_clock(deps: Deps, clock) -> None:
     _telegram(deps)
     clock.now = local(2026, 10, 3, 23, 0)  # a holiday night
