@@ -85,7 +85,7 @@ def _open(
         address=where,
         grid_id=grid_id,
         urgent=draft["category"] in ctx.config.limits.urgent_categories,
-        sensitive=draft["category"] in ctx.config.limits.sensitive_categories,
+        sensitive=routing.is_sensitive(ctx, draft["category"], draft["text"]),
         latitude=location.get("latitude"),
         longitude=location.get("longitude"),
     )

@@ -27,6 +27,11 @@ def on_duty(ctx: Context, grid_id: str) -> Worker | None:
     return None
 
 
+def is_sensitive(ctx: Context, category: str, text: str) -> bool:
+    """A sensitive case (DOMAIN.md): its category always is, or its words say so."""
+    return category in ctx.config.limits.sensitive_categories or ctx.kb.mentions_sensitive(text)
+
+
 def leaders(ctx: Context, grid_id: str | None) -> list[Worker]:
     return workflow.leaders_of(ctx, grid_id)
 
@@ -104,7 +109,7 @@ def route_new_case(ctx: Context, case: Case) -> list[Outgoing]:
         out += photos_for(ctx, case, worker, urls=[a.url for a in case.attachments])
     else:
         limits.schedule(case, ctx.config.limits, ctx.config.tz)
-    if worker is None or case.category in ctx.config.limits.leader_also:
+    if worker is None or case.sensitive or case.category in ctx.config.limits.leader_also:
         buttons = workflow.assign_buttons(ctx, case) if worker is None else ()
         for leader in leaders(ctx, case.grid_id):
             out += workflow.to_worker(leader, notice_for(ctx, case, leader=True), buttons)

@@ -205,7 +205,7 @@ def file_for_resident(req: Request, ctx: Context) -> list[Outgoing]:
         grid_id=grid_id,
         filed_by=req.worker.id,
         urgent=category in limits.urgent_categories,
-        sensitive=category in limits.sensitive_categories,
+        sensitive=routing.is_sensitive(ctx, category, text),
     )
     notices = routing.route_new_case(ctx, case)
     mine = [o for o in notices if o.recipient_id == req.incoming.sender_id]

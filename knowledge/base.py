@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from knowledge.faq import (
     load_synonyms,
 )
 from knowledge.replies import Replies
-from knowledge.text import Tokenizer, default_tokenizer
+from knowledge.text import Tokenizer, default_tokenizer, normalize
 
 HERE = Path(__file__).resolve().parent
 
@@ -28,6 +29,12 @@ class KnowledgeBase:
     classifier: Classifier
     faq: FaqIndex
     replies: Replies
+    sensitive_words: tuple[str, ...] = ()  # sensitive.toml: a report with one is sensitive
+
+    def mentions_sensitive(self, text: str) -> bool:
+        """Whether a resident's words make a report sensitive (家暴, 猥亵...)."""
+        words = normalize(text)
+        return any(word in words for word in self.sensitive_words)
 
     @property
     def entries(self) -> dict[str, FaqEntry]:
@@ -59,7 +66,16 @@ def load(
         classifier=classifier,
         faq=faq,
         replies=Replies.load(root / "replies.toml"),
+        sensitive_words=load_sensitive_words(root / "sensitive.toml"),
     )
+
+
+def load_sensitive_words(path: Path) -> tuple[str, ...]:
+    if not path.exists():
+        return ()
+    with path.open("rb") as handle:
+        words = tomllib.load(handle).get("words", [])
+    return tuple(sorted({normalize(str(w)) for w in words if str(w).strip()}))
 
 
 def fingerprint(root: Path = HERE) -> tuple[tuple[str, float], ...]:

@@ -176,6 +176,20 @@ def check_replies(root: Path, problems: list[str]) -> None:
                 problems.append(f"replies.toml {section}.{key}: {broken[0]}")
 
 
+def check_sensitive(root: Path, problems: list[str]) -> None:
+    """sensitive.toml: words of two or more characters (one character matches too much)."""
+    data = _load(root / "sensitive.toml", problems)
+    if data is None:
+        return
+    words = data.get("words")
+    if not isinstance(words, list) or not words:
+        problems.append("sensitive.toml: `words` must be a non-empty list")
+        return
+    for word in words:
+        if not isinstance(word, str) or len(normalize(word)) < 2:
+            problems.append(f"sensitive.toml: {word!r} is not a word of two or more characters")
+
+
 def off_topic_words(root: Path, problems: list[str]) -> list[str]:
     """matching.toml's off_topic words: they ask what no entry answers."""
     path = root / "matching.toml"
@@ -207,6 +221,7 @@ def check(root: Path = HERE, *, cache: Path | None = None) -> tuple[list[str], d
     laws = check_law(root, problems)
     check_lexicon(root, problems)
     check_replies(root, problems)
+    check_sensitive(root, problems)
     if not problems:
         check_near_misses(root, problems, cache=cache)
     return problems, {"faq": len(ids), "law": laws}

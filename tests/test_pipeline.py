@@ -301,3 +301,48 @@ def test_a_rating_is_read_from_the_residents_words(text: str, expected: tuple) -
     from handlers.cases import parse_rating
 
     assert parse_rating(text) == expected
+
+
+def _chat_notices(deps: Deps) -> dict[str, list[str]]:
+    with deps.store.unit() as tx:
+        rows = tx.session.scalars(select(OutboxMessage).where(OutboxMessage.channel == "telegram"))
+        found: dict[str, list[str]] = {}
+        for row in rows:
+            found.setdefault(row.recipient_id, []).append(row.text)
+    return found
+
+
+@pytest.mark.parametrize(
+    "text,sensitive",
+    [
+        ("3号楼2单元501，我老公喝了酒就打老婆，今天又动手了", True),
+        ("3号楼2单元楼道里有人吵架，好像是家暴", True),
+        ("3号楼2单元楼道灯坏了，有事打我电话", False),
+    ],
+)
+def test_a_report_of_domestic_violence_is_sensitive(
+    deps: Deps, text: str, sensitive: bool
+) -> None:
+    from dataclasses import replace
+
+    from knowledge.text import normalize
+    from storage.models import Worker
+
+    with deps.store.unit() as tx:
+        for worker_id, chat in (("w01", 1001), ("l01", 2001)):
+            tx.session.get(Worker, worker_id).telegram_id = chat
+    routing = replace(deps.config.routing, group_chat_id=-500)
+    deps = replace(deps, config=replace(deps.config, routing=routing))
+    number = NUMBER.search(send(deps, text).text)
+    assert number
+    with deps.store.unit() as tx:
+        case = cases.by_number(tx, number.group())
+        assert case is not None and case.sensitive is sensitive
+    notices = _chat_notices(deps)
+    words = normalize(text).split(",", 1)[1]  # as recorded: full-width commas made plain
+    assert any(words in t for t in notices["1001"]) is not sensitive  # the worker: hidden
+    if sensitive:
+        assert any(words in t for t in notices["2001"]), notices  # the leader is told, in full
+        assert "-500" not in notices  # no group chat hears of it
+    else:
+        assert "-500" in notices

@@ -30,10 +30,12 @@ def test_check_catches_a_broken_entry(tmp_path: Path) -> None:
         ),
         encoding="utf-8",
     )
+    (tmp_path / "k" / "sensitive.toml").write_text('words = ["家暴", "打"]\n', encoding="utf-8")
     problems, _ = check(tmp_path / "k")
     joined = "\n".join(problems)
     assert "dibao.toml: missing checked" in joined
     assert "unknown placeholders" in joined and "phone number" in joined
+    assert "sensitive.toml: '打'" in joined and "'家暴'" not in joined
 
 
 def test_every_reply_key_used_in_code_exists() -> None:
@@ -45,6 +47,18 @@ def test_every_reply_key_used_in_code_exists() -> None:
     assert used, "no reply keys found: the pattern is wrong"
     missing = sorted(k for k in used if k not in replies.texts)
     assert missing == []
+
+
+def test_every_broadcast_refusal_has_its_sentence() -> None:
+    """A refused broadcast reaches admins as `broadcast.refusal_KEY` (handlers.broadcast)."""
+    replies = Replies.load()
+    literal = r"""(?:\s*f?"[^"]*"|\s*f?'[^']*')+"""  # one or more adjacent string literals
+    pattern = re.compile(rf'BroadcastError\({literal}\s*,\s*"([a-z_]+)"')
+    keys = set()
+    for path in (ROOT / "handlers" / "broadcast.py", ROOT / "bot" / "broadcast_cli.py"):
+        keys.update(pattern.findall(path.read_text(encoding="utf-8")))
+    assert {"kind", "audience", "quota", "cron", "at"} <= keys, keys
+    assert sorted(k for k in keys if f"broadcast.refusal_{k}" not in replies.texts) == []
 
 
 def test_faq_answers_fill_every_placeholder() -> None:
