@@ -59,11 +59,15 @@ def phones_in(text: str) -> list[str]:
 
 
 def case_buttons(ctx: Context, case: Case) -> tuple[Button, ...]:
+    """A new case's owner accepts it or returns it (DOMAIN.md); passing it on is the leader's."""
     return (
         Button(ctx.word("buttons", "accept"), f"case:accept:{case.id}"),
         Button(ctx.word("buttons", "return"), f"case:return:{case.id}"),
-        Button(ctx.word("buttons", "reassign"), f"case:reassign:{case.id}"),
     )
+
+
+def reassign_button(ctx: Context, case: Case) -> Button:
+    return Button(ctx.word("buttons", "reassign"), f"case:reassign:{case.id}")
 
 
 def notice_for(ctx: Context, case: Case, *, leader: bool = False) -> str:

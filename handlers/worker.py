@@ -115,6 +115,8 @@ def show_case(req: Request, ctx: Context) -> list[Outgoing]:
     buttons = workflow.worked_buttons(ctx, case) if case.status == Status.IN_PROGRESS else ()
     if case.status == Status.ASSIGNED and req.worker and case.assignee_id == req.worker.id:
         buttons = routing.case_buttons(ctx, case)
+    if req.role in LEADS and case.status in (Status.ASSIGNED, Status.IN_PROGRESS):
+        buttons = (*buttons, routing.reassign_button(ctx, case))  # a leader of its grid
     return [ctx.reply(text, buttons)]
 
 
@@ -227,15 +229,17 @@ def press_button(req: Request, ctx: Context) -> list[Outgoing]:
     case = cases.by_id(ctx.tx, case_id) if case_id is not None else None
     if case is None:
         return ctx.reply_key("worker.unknown_button")
-    # Only the case's owner acts on it; a leader of its grid (or an admin) may also pass it on.
+    # The case's owner works it; a leader of its grid (or an admin) passes it on (转派).
     passes_on = req.role in LEADS and _visible(req, ctx, case)
     if to:
-        if not passes_on and case.assignee_id != req.worker.id:
+        if not passes_on:
             return ctx.reply_key("worker.case_not_yours", number=case.number)
         return _assign_to(req, ctx, case, roster.worker(ctx.tx, to.group(2)), to.group(2))
     assert match is not None
     action = match.group(1)
-    if case.assignee_id != req.worker.id and not (passes_on and action == "reassign"):
+    if action == "reassign" and not passes_on:
+        return ctx.reply_key("worker.case_not_yours", number=case.number)
+    if case.assignee_id != req.worker.id and action != "reassign":
         return ctx.reply_key("worker.case_not_yours", number=case.number)
     wanted = ACTION_OF.get(action)
     needs = Action.RESOLVE if action in ("note", "help") else wanted

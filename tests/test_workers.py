@@ -255,6 +255,24 @@ def test_a_leader_passes_on_only_the_cases_of_grids_they_lead(stack: Stack) -> N
     wait_for(lambda: case_of(stack, number).assignee_id == "w03", "the admin's reassignment")
 
 
+def test_a_worker_accepts_or_returns_and_only_a_leader_passes_a_case_on(stack: Stack) -> None:
+    number = NUMBER.search(stack.resident_says("oRes9", "3号楼2单元水管漏水了")).group()
+    case = case_of(stack, number)
+    wait_for(lambda: f"case:accept:{case.id}" in stack.telegram.buttons(W01), "the notice")
+    assert f"case:reassign:{case.id}" not in stack.telegram.buttons(W01)
+    stack.press(W01, f"case:reassign:{case.id}")  # forged: the owner may not pass it on
+    stack.press(W01, f"case:to:{case.id}:w02")
+    wait_for(lambda: len(stack.telegram.texts(W01)) >= 3, "answers to w01")
+    assert all("找不到" in t for t in stack.telegram.texts(W01)[-2:])
+    assert case_of(stack, number).assignee_id == "w01"
+    stack.type(LEADER, f"/case {number}")
+    wait_for(lambda: f"case:reassign:{case.id}" in stack.telegram.buttons(LEADER), "转派")
+    stack.press(LEADER, f"case:reassign:{case.id}")
+    wait_for(lambda: f"case:to:{case.id}:w02" in stack.telegram.buttons(LEADER), "the choice")
+    stack.press(LEADER, f"case:to:{case.id}:w02")
+    wait_for(lambda: case_of(stack, number).assignee_id == "w02", "the leader's reassignment")
+
+
 def test_a_phone_the_resident_wrote_is_masked_in_notices_and_shown_on_request(
     stack: Stack,
 ) -> None:
