@@ -113,6 +113,13 @@ def figures(key: str, name: str, rows: Iterable[Any], weights: Rates, now: datet
     )
 
 
+def _worker_return_rate(rows: list[Any], returned: set[int]) -> float | None:
+    """回退率 of one worker: the cases they returned / the cases they held (still theirs, or
+    returned by them). A returned case has no assignee any more, or the next one's."""
+    held = {r.id for r in rows if r.assigned_at is not None} | returned
+    return _ratio(len(returned), len(held))
+
+
 def weekly(
     tx: Tx, config: Config, *, week: str | None, now: datetime, category_names: dict[str, str]
 ) -> dict[str, Any]:
@@ -121,6 +128,7 @@ def weekly(
     rows = reports.cases_opened(tx, start=start, end=end)
     grid_names, worker_names = reports.names(tx)
     late = reports.overdue_counts(tx, now=min(now, end))
+    returned = reports.returns_by_worker(tx, start=start, end=end)
     groups: dict[str, dict[str, list[Any]]] = {
         "grid": defaultdict(list),
         "worker": defaultdict(list),
@@ -130,6 +138,8 @@ def weekly(
         groups["grid"][row.grid_id or "-"].append(row)
         groups["worker"][row.assignee_id or "-"].append(row)
         groups["category"][row.category].append(row)
+    for worker_id in returned:  # a worker who returned every case they got is listed too
+        groups["worker"].setdefault(worker_id, [])
     labels = {"grid": grid_names, "worker": worker_names, "category": category_names}
     result: dict[str, Any] = {"week": label, "from": start.isoformat(), "to": end.isoformat()}
     total = figures("total", "", rows, config.rates, now)
@@ -143,6 +153,8 @@ def weekly(
                 item.overdue = sum(n for (g, _), n in late.items() if (g or "-") == key)
             if kind == "worker":
                 item.overdue = sum(n for (_, a), n in late.items() if (a or "-") == key)
+                if key != "-":
+                    item.return_rate = _worker_return_rate(grouped[key], returned.get(key, set()))
             items.append(item.as_dict())
         result[f"by_{kind}"] = items
     return result

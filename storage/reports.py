@@ -7,8 +7,8 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from storage.lifecycle import OPEN, Status
-from storage.models import Case, Grid, Worker
+from storage.lifecycle import OPEN, Action, Status
+from storage.models import Case, CaseEvent, Grid, Worker
 from storage.store import Tx
 
 COLUMNS = (
@@ -56,6 +56,27 @@ def overdue_counts(tx: Tx, *, now: datetime) -> dict[tuple[str | None, str | Non
         .group_by(Case.grid_id, Case.assignee_id)
     )
     return {(g, a): int(n) for g, a, n in tx.session.execute(query)}
+
+
+def returns_by_worker(tx: Tx, *, start: datetime, end: datetime) -> dict[str, set[int]]:
+    """Who returned (退回) which of the cases opened in [start, end): worker id -> case ids.
+    A return clears the assignee, so only the events know who returned a case."""
+    query = (
+        select(CaseEvent.actor, CaseEvent.case_id)
+        .join(Case, Case.id == CaseEvent.case_id)
+        .where(
+            Case.status.in_(COUNTED),
+            Case.created_at >= start,
+            Case.created_at < end,
+            CaseEvent.kind == Action.RETURN.value,
+        )
+    )
+    found: dict[str, set[int]] = {}
+    for actor, case_id in tx.session.execute(query):
+        kind, _, worker_id = str(actor).partition(":")
+        if kind == "worker" and worker_id:
+            found.setdefault(worker_id, set()).add(int(case_id))
+    return found
 
 
 def names(tx: Tx) -> tuple[dict[str, str], dict[str, str]]:

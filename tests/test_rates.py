@@ -76,6 +76,27 @@ def test_weekly_figures(deps: Deps, clock) -> None:
     assert report["by_category"][0]["name"] == "物业维修"
 
 
+def test_the_return_rate_is_the_returning_workers(deps: Deps, clock) -> None:
+    """w01 returns one of two cases, which the leader gives to w02: the return is w01's."""
+    clock.now = datetime(2026, 11, 16, 9, 0, tzinfo=TZ)
+    send(deps, "1号楼电梯坏了", sender="r1")
+    send(deps, "2号楼楼道灯坏了", sender="r2")
+    with deps.store.unit() as tx:
+        ctx = _ctx(deps, tx)
+        w01, w02 = tx.session.get(Worker, "w01"), tx.session.get(Worker, "w02")
+        c1, c2 = tx.session.scalars(select(Case).order_by(Case.id)).all()
+        assert c1.assignee_id == c2.assignee_id == "w01"
+        workflow.accept(ctx, c1, w01)
+        workflow.give_back(ctx, c2, w01, "不属于本网格")
+        workflow.assign(ctx, c2, w02, actor="worker:l01")
+    with deps.store.unit() as tx:
+        report = rates.weekly(tx, deps.config, week="2026-W47", now=clock.now, category_names={})
+    by_worker = {w["key"]: w for w in report["by_worker"]}
+    assert by_worker["w01"]["return_rate"] == 0.5  # returned 1 of the 2 it held
+    assert by_worker["w02"]["return_rate"] == 0.0  # returned nothing
+    assert report["total"]["return_rate"] == 0.5  # 1 of 2 cases was returned once
+
+
 def test_weekly_report_is_pushed_to_admins_once(deps: Deps, clock) -> None:
     _week_of_cases(deps, clock)
     with deps.store.unit() as tx:
