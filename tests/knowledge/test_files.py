@@ -78,3 +78,19 @@ def test_faq_answers_fill_every_placeholder() -> None:
         assert "{" not in entry.answer.format_map(fields), entry.id
         assert entry.sources and entry.checked, entry.id
         assert len(entry.alternates) >= 5, entry.id
+
+
+def test_every_case_event_kind_has_its_words_for_residents() -> None:
+    """A resident's timeline names each event in words ([event] of replies.toml), never by id."""
+    from storage.lifecycle import Action
+
+    replies = Replies.load()
+    literal = re.compile(r'kind="([a-z_]+)"')
+    kinds = {a.value for a in Action} | {"remind", "escalate"}  # transitions; escalation.py
+    for path in [*ROOT.glob("handlers/**/*.py"), ROOT / "storage" / "cases.py"]:
+        text = path.read_text(encoding="utf-8")
+        if "add_event(" in text:
+            kinds.update(literal.findall(text))
+    kinds -= {"image", "location"}  # attachment kinds (the note of an "attachment" event)
+    assert {"help", "pii_view", "created", "note"} <= kinds
+    assert sorted(k for k in kinds if f"event.{k}" not in replies.texts) == []
