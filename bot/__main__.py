@@ -210,7 +210,9 @@ def cmd_cases(args: argparse.Namespace, config: Config) -> int:
 
     deps = _deps(config)
     if args.action == "list":
-        return case_view.print_list(deps, status=args.status, as_json=args.json)
+        return case_view.print_list(
+            deps, status=args.status, as_json=args.json, limit=args.limit or None
+        )
     if not args.number:
         print("cases show NUMBER", file=sys.stderr)
         return 2
@@ -352,6 +354,7 @@ def parser() -> argparse.ArgumentParser:
     cases.add_argument("number", nargs="?")
     cases.add_argument("--json", action="store_true")
     cases.add_argument("--status")
+    cases.add_argument("--limit", type=int, default=0, help="list at most this many (0: all)")
     knowledge = sub.add_parser("knowledge", help="validate the knowledge files")
     knowledge.add_argument("action", choices=["check"])
     knowledge.add_argument("--law-texts", help="articles.jsonl: check every quote is verbatim")

@@ -40,19 +40,22 @@ def detail(case: Case, tz: Any) -> dict[str, Any]:
     return data
 
 
-def print_list(deps: Deps, *, status: str | None, as_json: bool) -> int:
+def print_list(deps: Deps, *, status: str | None, as_json: bool, limit: int | None = None) -> int:
+    """Every case (or the newest `limit`), newest first, printed as it is read."""
     tz = deps.config.tz
-    with deps.store.unit() as tx:
-        rows = [summary(c, tz) for c in cases.listing(tx, status=status, limit=200)]
-    for row in rows:
-        if as_json:
-            print(json.dumps(row, ensure_ascii=False))
-        else:
-            print(
-                f"{row['number']}  {row['status']:<12} {row['category']:<12} "
-                f"{row['grid'] or '-':<6} {row['assignee'] or '-':<6} {row['created_at'][:16]}"
-            )
-    if not rows and not as_json:
+    printed = 0
+    with deps.store.reading() as tx:  # no write lock held while printing
+        for case in cases.iter_listing(tx, status=status, limit=limit):
+            row = summary(case, tz)
+            if as_json:
+                print(json.dumps(row, ensure_ascii=False))
+            else:
+                print(
+                    f"{row['number']}  {row['status']:<12} {row['category']:<12} "
+                    f"{row['grid'] or '-':<6} {row['assignee'] or '-':<6} {row['created_at'][:16]}"
+                )
+            printed += 1
+    if not printed and not as_json:
         print("no cases")
     return 0
 

@@ -107,6 +107,11 @@ def show_case(req: Request, ctx: Context) -> list[Outgoing]:
     if not _visible(req, ctx, case):
         return ctx.reply_key("worker.case_not_yours", number=req.argument.strip())
     assert case is not None
+    assert req.worker is not None
+    # The case view shows the resident's words and address: every look is on the record.
+    cases.add_event(
+        ctx.tx, case, actor=f"worker:{req.worker.id}", kind="pii_view", now=ctx.now, note="case"
+    )
     text = (
         routing.notice_for(ctx, case, leader=True)
         + "\n"

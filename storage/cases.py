@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 
 from sqlalchemy import case as sql_case
@@ -204,13 +205,21 @@ def add_report(tx: Tx, case: Case, *, text: str, actor: str, now: datetime) -> N
     add_event(tx, case, actor=actor, kind="report", now=now, note=text)
 
 
-def listing(tx: Tx, *, status: str | None = None, limit: int = 50) -> list[Case]:
+def listing(tx: Tx, *, status: str | None = None, limit: int | None = 50) -> list[Case]:
+    return list(iter_listing(tx, status=status, limit=limit))
+
+
+def iter_listing(
+    tx: Tx, *, status: str | None = None, limit: int | None = None, batch: int = 1000
+) -> Iterator[Case]:
+    """Cases newest first, fetched `batch` rows at a time (a district holds millions)."""
     query = select(Case)
     if status:
         query = query.where(Case.status == status)
-    return list(
-        tx.session.scalars(query.order_by(Case.created_at.desc(), Case.id.desc()).limit(limit))
-    )
+    query = query.order_by(Case.created_at.desc(), Case.id.desc())
+    if limit is not None:
+        query = query.limit(limit)
+    yield from tx.session.scalars(query.execution_options(yield_per=batch))
 
 
 def by_id(tx: Tx, case_id: int) -> Case | None:

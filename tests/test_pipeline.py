@@ -346,3 +346,24 @@ def test_a_report_of_domestic_violence_is_sensitive(
         assert "-500" not in notices  # no group chat hears of it
     else:
         assert "-500" in notices
+
+
+def test_cases_list_prints_every_case_newest_first(
+    deps: Deps, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from bot import case_view
+
+    texts = [f"{n}号楼楼道灯坏了" for n in range(1, 10)] * 25  # 225 cases: over any page size
+    for i, text in enumerate(texts):
+        send(deps, text, sender=f"lister-{i}")
+        deps.clock.advance(minutes=40)  # past the window in which a report joins an open case
+    assert count(deps, Case) == len(texts)
+    case_view.print_list(deps, status=None, as_json=True)
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(rows) == len(texts)
+    assert [r["created_at"] for r in rows] == sorted((r["created_at"] for r in rows), reverse=True)
+    assert {"number", "status", "category", "grid", "assignee", "created_at"} <= set(rows[0])
+    case_view.print_list(deps, status="assigned", as_json=False, limit=3)
+    assert len(capsys.readouterr().out.splitlines()) == 3

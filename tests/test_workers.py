@@ -359,6 +359,13 @@ def test_worker_commands_mycases_case_and_report_for_a_resident(stack: Stack) ->
     stack.type(W02, f"/case {number}")  # not theirs
     wait_for(lambda: stack.telegram.texts(W02), "answer")
     assert "找不到" in stack.telegram.texts(W02)[-1]
+    stack.type(LEADER, f"/case {number}")  # the leader of its grid looks: on the record
+    wait_for(lambda: any(number in t for t in stack.telegram.texts(LEADER)), "the case view")
+    with stack.deps.store.unit() as tx:
+        views = [
+            (e.actor, e.note) for e in cases.by_number(tx, number).events if e.kind == "pii_view"
+        ]
+    assert views == [("worker:w01", "phone"), ("worker:l01", "case")]  # w02 saw nothing
 
 
 def test_leader_queue_and_assign_command(stack: Stack) -> None:
