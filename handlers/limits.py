@@ -44,12 +44,43 @@ RESOLVE_ALARMS = Alarm.RESOLVE_REMIND | Alarm.RESOLVE_LEADER | Alarm.RESOLVE_ADM
 
 @lru_cache(maxsize=4096)
 def is_workday(day: date) -> bool:
-    """Official working days, make-up days (调休) included; beyond the calendar's data, Mon-Fri."""
+    """Official working days, make-up days (调休) included. For a year the calendar has no
+    official schedule of yet: Monday to Friday but the statutory holidays."""
     try:
         return bool(chinese_calendar.is_workday(day))
     except NotImplementedError:
-        log.warning("no official calendar for %s yet: counting Monday to Friday", day.year)
-        return day.weekday() < 5
+        _without_schedule(day.year)
+        return day.weekday() < 5 and day not in statutory_holidays(day.year)
+
+
+@lru_cache(maxsize=16)
+def _without_schedule(year: int) -> None:
+    log.warning(
+        "chinese-calendar has no official schedule for %s: counting Monday to Friday without "
+        "the statutory holidays; bridging days and make-up working days are not known",
+        year,
+    )
+
+
+@lru_cache(maxsize=16)
+def statutory_holidays(year: int) -> frozenset[date]:
+    """The days off the law itself fixes (全国年节及纪念日放假办法, as amended in 2024, from
+    2025): 元旦 1 day, 春节 4 (除夕 to 初三), 清明 1, 劳动节 2, 端午 1, 中秋 1, 国庆 3. The State
+    Council's yearly schedule adds the bridging days and the make-up working days (调休), which
+    only chinese-calendar's data knows: upgrade it when the schedule is published."""
+    from lunardate import LunarDate
+
+    spring = LunarDate(year, 1, 1).to_solar_date()
+    days = {date(year, 1, 1), date(year, 5, 1), date(year, 5, 2)}
+    days |= {spring + timedelta(days=offset) for offset in (-1, 0, 1, 2)}  # 除夕 to 初三
+    days |= {
+        d
+        for d, name in chinese_calendar.get_solar_terms(date(year, 4, 1), date(year, 4, 10))
+        if name == "清明"
+    }
+    days |= {LunarDate(year, 5, 5).to_solar_date(), LunarDate(year, 8, 15).to_solar_date()}
+    days |= {date(year, 10, 1), date(year, 10, 2), date(year, 10, 3)}
+    return frozenset(days)
 
 
 def add_working_hours(

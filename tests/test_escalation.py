@@ -43,8 +43,26 @@ def test_calendar_knows_holidays_and_make_up_days() -> None:
     assert not is_workday(local(2026, 10, 11).date())
 
 
-def test_a_year_without_official_data_counts_weekdays() -> None:
+def test_a_year_without_official_data_counts_weekdays_without_the_statutory_holidays() -> None:
     assert is_workday(local(2031, 3, 4).date()) and not is_workday(local(2031, 3, 8).date())
+    # 2027 (no official schedule in this chinese-calendar): 元旦 is a Friday, 春节 初一 is 2/6,
+    # so 除夕 (Friday 2/5) and 初二 and 初三 (Monday 2/8) are off; 端午 6/9, 中秋 9/15, 国庆 10/1.
+    for day in ((1, 1), (2, 5), (2, 8), (6, 9), (9, 15), (10, 1)):
+        assert not is_workday(local(2027, *day).date()), day
+    assert is_workday(local(2027, 2, 9).date())  # 初四, a Tuesday: the law gives no more
+    assert add_working_hours(local(2026, 12, 31, 17, 0), 2, TZ) == local(2027, 1, 4, 10, 0)
+
+
+def test_the_statutory_holidays_agree_with_an_official_year() -> None:
+    """Computed from the law and the lunar calendar: inside 2026's official days off."""
+    import chinese_calendar
+
+    from handlers.limits import statutory_holidays
+
+    official = set(
+        chinese_calendar.get_holidays(local(2026, 1, 1).date(), local(2026, 12, 31).date())
+    )
+    assert len(statutory_holidays(2026)) == 13 and statutory_holidays(2026) <= official
 
 
 def _telegram(deps: Deps) -> None:
