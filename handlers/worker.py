@@ -70,15 +70,19 @@ def help_staff(req: Request, ctx: Context) -> list[Outgoing]:
     return ctx.reply_key(key)
 
 
-def _line(ctx: Context, case: Case) -> str:
+def _due(ctx: Context, case: Case) -> str:
     due = case.resolve_due_at if case.status == Status.IN_PROGRESS else case.accept_due_at
+    return ctx.local_time(due) if due else "-"
+
+
+def _line(ctx: Context, case: Case) -> str:
     return ctx.say(
         "worker.case_line",
         number=case.number,
         category_name=ctx.category_name(case.category),
         status_name=ctx.status_name(case.status),
         address=case.address or "-",
-        due=ctx.local_time(due) if due else "-",
+        due=_due(ctx, case),
     )
 
 
@@ -154,6 +158,46 @@ def assign_command(req: Request, ctx: Context) -> list[Outgoing]:
         return ctx.reply_key("worker.case_not_yours", number=parts[0])
     assert case is not None
     return _assign_to(req, ctx, case, roster.find_worker(ctx.tx, parts[1]), parts[1])
+
+
+def press_command(req: Request, ctx: Context) -> list[Outgoing]:
+    """/press NUMBER [WHAT] (督办, leaders of the case's grid and admins): the owner is told to
+    act, with the leader's words; the press is on the case's timeline."""
+    assert req.worker is not None
+    number, _, note = req.argument.strip().partition(" ")
+    if not number:
+        return ctx.reply_key("worker.press_usage")
+    case = cases.by_number(ctx.tx, number)
+    if not _visible(req, ctx, case):
+        return ctx.reply_key("worker.case_not_yours", number=number)
+    assert case is not None
+    if case.status not in (Status.NEW, Status.ASSIGNED, Status.IN_PROGRESS):
+        return ctx.reply_key(
+            "worker.case_moved_on", number=case.number, status_name=ctx.status_name(case.status)
+        )
+    note = note.strip()
+    cases.add_event(
+        ctx.tx, case, actor=f"worker:{req.worker.id}", kind="press", now=ctx.now, note=note
+    )
+    owner = roster.worker(ctx.tx, case.assignee_id) if case.assignee_id else None
+    if owner is None:  # nobody holds it: it is the leader's to assign
+        return ctx.reply_key("worker.press_unassigned", number=case.number)
+    text = ctx.say(
+        "worker.pressed",
+        number=case.number,
+        name=req.worker.name,
+        note=note or ctx.say("worker.press_default"),
+        due=_due(ctx, case),
+    )
+    buttons = (
+        workflow.worked_buttons(ctx, case)
+        if case.status == Status.IN_PROGRESS
+        else routing.case_buttons(ctx, case)
+    )
+    return [
+        *ctx.reply_key("worker.press_sent", number=case.number, owner=owner.name),
+        *workflow.to_worker(owner, text, buttons),
+    ]
 
 
 def _assign_to(

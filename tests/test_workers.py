@@ -273,6 +273,26 @@ def test_a_worker_accepts_or_returns_and_only_a_leader_passes_a_case_on(stack: S
     wait_for(lambda: case_of(stack, number).assignee_id == "w02", "the leader's reassignment")
 
 
+def test_a_leader_presses_the_owner_of_a_case(stack: Stack) -> None:
+    number = NUMBER.search(stack.resident_says("oRes10", "3号楼门口井盖松了")).group()
+    case = case_of(stack, number)
+    wait_for(lambda: f"case:accept:{case.id}" in stack.telegram.buttons(W01), "the notice")
+    stack.type(W02, f"/press {number} 快点")  # a worker cannot press
+    wait_for(lambda: stack.telegram.texts(W02), "the answer to w02")
+    assert "没有这个命令" in stack.telegram.texts(W02)[-1]
+    stack.type(LEADER, f"/press {number} 今天下班前联系居民")
+    wait_for(lambda: any("督办" in t for t in stack.telegram.texts(W01)), "the press")
+    pressed = next(t for t in stack.telegram.texts(W01) if "督办" in t)
+    assert number in pressed and "今天下班前联系居民" in pressed and "赵磊" in pressed
+    assert any("已督办" in t for t in stack.telegram.texts(LEADER))
+    with stack.deps.store.unit() as tx:
+        presses = [
+            (e.actor, e.note) for e in cases.by_number(tx, number).events if e.kind == "press"
+        ]
+    assert presses == [("worker:l01", "今天下班前联系居民")]
+    assert "网格长已督办" in stack.resident_says("oRes10", f"查询 {number}")
+
+
 def test_a_phone_the_resident_wrote_is_masked_in_notices_and_shown_on_request(
     stack: Stack,
 ) -> None:
