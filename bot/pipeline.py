@@ -17,6 +17,12 @@ from handlers.cases import parse_rating
 from handlers.context import Context, Request
 from handlers.faq import LAST_FAQ
 from handlers.report import AWAITING_ADDRESS, AWAITING_DESCRIPTION, DRAFT_STATES
+from handlers.resident import (
+    AWAITING_ERASE,
+    ERASE_CONFIRM_WORDS,
+    ERASE_WORDS,
+    MY_DATA_WORDS,
+)
 from handlers.workflow import AWAITING_RATING
 from knowledge.base import KnowledgeBase, Live
 from knowledge.classify import Classification
@@ -213,8 +219,15 @@ def decide(
         return "empty", text, None
     if len(text) > config.cases.max_text_chars:
         return "too_long", text, None
-    if text.rstrip("。.!！?？") in DETAIL_WORDS and state == LAST_FAQ:
+    bare = text.rstrip("。.!！?？ ")
+    if bare in DETAIL_WORDS and state == LAST_FAQ:
         return "detail", text, None
+    if bare in MY_DATA_WORDS:
+        return "my_data", text, None
+    if bare in ERASE_WORDS:
+        return "erase_request", text, None
+    if bare in ERASE_CONFIRM_WORDS and state == AWAITING_ERASE:
+        return "erase_confirm", text, None
     found = understand(kb, text)
     intent = found.intent
     if state == AWAITING_ADDRESS and intent != "cancel":
@@ -319,8 +332,8 @@ def _apply_state(ctx: Context, before: str, channel: str, sender: str) -> None:
         inbound.clear_state(ctx.tx, channel=channel, sender_id=sender)
     elif ctx.new_state is not None:
         state, data = ctx.new_state
-        if before in DRAFT_STATES and state not in DRAFT_STATES:
-            return
+        if before in DRAFT_STATES and state not in DRAFT_STATES and state != AWAITING_ERASE:
+            return  # (asking to erase one's data drops a report being filled in)
         inbound.set_state(
             ctx.tx, channel=channel, sender_id=sender, state=state, data=data, now=ctx.now
         )

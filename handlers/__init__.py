@@ -38,6 +38,9 @@ ROUTES: dict[tuple[Role, str], Handler] = {
     (R, "link"): resident.fixed("resident.link_received"),
     (R, "how_to_report"): resident.fixed("menu.how_to_report"),
     (R, "faq_menu"): resident.fixed("menu.faq_menu"),
+    (R, "my_data"): resident.my_data,
+    (R, "erase_request"): resident.erase_request,
+    (R, "erase_confirm"): resident.erase_confirm,
 }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from bot.messages import Outgoing
 from handlers.context import Context, Request
 from knowledge.address import parse_address
@@ -81,3 +83,58 @@ def unsubscribe(req: Request, ctx: Context) -> list[Outgoing]:
     for kind in kinds:
         residents.set_subscription(ctx.tx, req.resident, kind=kind, on=False)
     return ctx.reply_key("resident.unsubscribed", kinds=_kind_names(ctx, kinds))
+
+
+# What the service holds about a resident, and erasing it (DOMAIN.md; 个人信息保护法 第四十五条、
+# 第四十七条). Asked for in words the pipeline recognises before the keyword classifier.
+MY_DATA_WORDS = frozenset({"我的信息", "我的资料", "我的个人信息", "查看我的信息", "个人信息"})
+ERASE_WORDS = frozenset({"删除我的信息", "删除我的资料", "删除个人信息", "删除我的个人信息"})
+ERASE_CONFIRM_WORDS = frozenset({"确认删除"})
+AWAITING_ERASE = "awaiting_erase"
+ERASE_CONFIRM_MINUTES = 10
+
+
+def my_data(req: Request, ctx: Context) -> list[Outgoing]:
+    assert req.resident is not None
+    held = residents.held_about(ctx.tx, req.resident)
+    person = held.resident
+    none = ctx.word("words", "not_given")
+    grid = roster.grid(ctx.tx, person.grid_id) if person.grid_id else None
+    subscribed = [k for k in ("law", "notice") if getattr(person, f"subscribe_{k}")]
+    return ctx.reply_key(
+        "resident.my_data",
+        name=person.name or none,
+        phone=person.phone or none,
+        address=person.address or none,
+        grid_name=grid.name if grid else none,
+        subscriptions=_kind_names(ctx, subscribed) if subscribed else none,
+        tags=ctx.word("words", "list_separator").join(held.tags) or none,
+        messages=held.messages,
+        cases=held.cases,
+        since=ctx.local_time(person.created_at),
+    )
+
+
+def erase_request(req: Request, ctx: Context) -> list[Outgoing]:
+    assert req.resident is not None
+    held = residents.held_about(ctx.tx, req.resident)
+    if held.open_cases:
+        numbers = ctx.word("words", "list_separator").join(held.open_cases)
+        return ctx.reply_key("resident.erase_open_cases", numbers=numbers)
+    ctx.set_state(AWAITING_ERASE, {"asked_at": ctx.now.isoformat()})
+    return ctx.reply_key("resident.erase_ask", minutes=ERASE_CONFIRM_MINUTES)
+
+
+def erase_confirm(req: Request, ctx: Context) -> list[Outgoing]:
+    """确认删除, within minutes of the request and with no case open since."""
+    assert req.resident is not None
+    ctx.drop_state()
+    asked = datetime.fromisoformat(str(req.state_data.get("asked_at", "")) or "1970-01-01")
+    if asked.tzinfo is None or ctx.now - asked > timedelta(minutes=ERASE_CONFIRM_MINUTES):
+        return ctx.reply_key("resident.erase_expired")
+    held = residents.held_about(ctx.tx, req.resident)
+    if held.open_cases:
+        numbers = ctx.word("words", "list_separator").join(held.open_cases)
+        return ctx.reply_key("resident.erase_open_cases", numbers=numbers)
+    residents.erase(ctx.tx, req.resident)
+    return ctx.reply_key("resident.erased")

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import joinedload
 
-from storage.models import Identity, Resident
+from storage.lifecycle import OPEN
+from storage.models import (
+    Case,
+    CaseAttachment,
+    CaseEvent,
+    Identity,
+    InboundMessage,
+    OutboxMessage,
+    Resident,
+    ResidentTag,
+)
 from storage.store import Tx
 
 
@@ -87,3 +99,92 @@ def find_or_add_offline(tx: Tx, *, name: str, phone: str, now: datetime) -> Resi
     tx.session.add(resident)
     tx.session.flush()
     return resident
+
+
+@dataclass(frozen=True)
+class Held:
+    """What the service holds about a resident, as they may ask to see it."""
+
+    resident: Resident
+    tags: list[str]
+    messages: int
+    cases: int
+    open_cases: list[str]  # numbers of cases not yet resolved, closed or withdrawn
+
+
+def held_about(tx: Tx, resident: Resident) -> Held:
+    identities = channel_ids(tx, resident.id)
+    tags = list(tx.session.scalars(select(ResidentTag.tag).where(_tag_of(resident))))
+    messages = sum(
+        int(tx.session.scalar(select(func.count()).where(*_inbound_of(i))) or 0)
+        for i in identities
+    )
+    cases = int(
+        tx.session.scalar(select(func.count()).where(Case.resident_id == resident.id)) or 0
+    )
+    open_values = [s.value for s in OPEN]
+    open_cases = list(
+        tx.session.scalars(
+            select(Case.number)
+            .where(Case.resident_id == resident.id, Case.status.in_(open_values))
+            .order_by(Case.id)
+        )
+    )
+    return Held(resident, sorted(tags), messages, cases, open_cases)
+
+
+def erase(tx: Tx, resident: Resident) -> None:
+    """A resident's own request (个人信息保护法 第四十七条): their name, phone, address, tags and
+    subscriptions, the words of their messages and of the answers sent to them, and their words,
+    place and photos in their cases are deleted. What remains is unlinked from any person: that a
+    case of a category was opened in a grid and how it was handled (the weekly figures), and
+    that a channel id wrote (so a retried message is still not answered twice). Open cases are
+    withdrawn or finished first: the caller refuses while there are any."""
+    resident.name = resident.phone = resident.building = resident.unit = resident.room = ""
+    resident.grid_id = None
+    resident.subscribe_law = resident.subscribe_notice = None
+    tx.session.execute(delete(ResidentTag).where(_tag_of(resident)))
+    for identity in channel_ids(tx, resident.id):
+        tx.session.execute(
+            update(InboundMessage)
+            .where(*_inbound_of(identity))
+            .values(text="", body={}, reply_text="", error="")
+        )
+        tx.session.execute(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.channel == identity.channel,
+                OutboxMessage.recipient_id == identity.external_id,
+                OutboxMessage.status.in_(("sent", "failed")),
+            )
+            .values(text="", payload={})
+        )
+    case_ids = select(Case.id).where(Case.resident_id == resident.id).scalar_subquery()
+    tx.session.execute(
+        update(Case)
+        .where(Case.resident_id == resident.id)
+        .values(text="", address="", latitude=None, longitude=None)
+    )
+    tx.session.execute(delete(CaseAttachment).where(CaseAttachment.case_id.in_(case_ids)))
+    tx.session.execute(
+        update(CaseEvent)
+        .where(CaseEvent.case_id.in_(case_ids), CaseEvent.actor == f"resident:{resident.id}")
+        .values(note="")
+    )
+    tx.session.execute(
+        update(CaseEvent)
+        .where(CaseEvent.case_id.in_(case_ids), CaseEvent.kind == "report")
+        .values(note="")  # a second report joined to the case: the resident's words
+    )
+    tx.session.expire_all()
+
+
+def _tag_of(resident: Resident) -> Any:
+    return ResidentTag.resident_id == resident.id
+
+
+def _inbound_of(identity: Identity) -> tuple[Any, ...]:
+    return (
+        InboundMessage.channel == identity.channel,
+        InboundMessage.sender_id == identity.external_id,
+    )

@@ -367,3 +367,53 @@ def test_cases_list_prints_every_case_newest_first(
     assert {"number", "status", "category", "grid", "assignee", "created_at"} <= set(rows[0])
     case_view.print_list(deps, status="assigned", as_json=False, limit=3)
     assert len(capsys.readouterr().out.splitlines()) == 3
+
+
+def test_a_resident_sees_and_erases_what_is_held_about_them(deps: Deps) -> None:
+    from storage.models import CaseAttachment, Resident
+
+    who = "resident-erase"
+    send(deps, "我住3号楼2单元501", sender=who)
+    send(deps, "订阅普法", sender=who)
+    first = NUMBER.search(send(deps, "3号楼楼道灯坏了，我电话13712345678", sender=who).text)
+    assert first
+    seen = send(deps, "我的信息", sender=who).text
+    assert "3号楼2单元501" in seen and "普法" in seen and "工单 1 件" in seen
+    refused = send(deps, "删除我的信息", sender=who).text
+    assert first.group() in refused  # an open case: finish or withdraw it first
+    send(deps, f"撤销 {first.group()}", sender=who)
+    assert "确认删除" in send(deps, "删除我的信息", sender=who).text
+    deps.clock.advance(minutes=2)
+    assert "已删除" in send(deps, "确认删除", sender=who).text
+    with deps.store.unit() as tx:
+        (resident,) = tx.session.scalars(select(Resident).where(Resident.building != "x"))
+        assert (resident.name, resident.phone, resident.building, resident.room) == (
+            "",
+            "",
+            "",
+            "",
+        )
+        assert resident.subscribe_law is None
+        case = tx.session.scalars(select(Case)).one()
+        assert (case.text, case.address, case.category, case.status) == (
+            "",
+            "",
+            "repair",
+            "cancelled",
+        )
+        assert tx.session.scalar(select(func.count()).select_from(CaseAttachment)) == 0
+        texts = [m.text for m in tx.session.scalars(select(InboundMessage))]
+        assert not any("13712345678" in t or "501" in t for t in texts)
+        answers = [m.text for m in tx.session.scalars(select(OutboxMessage))]
+        assert not any("501" in t or "13712345678" in t for t in answers)
+    again = send(deps, "我的信息", sender=who).text
+    assert "3号楼" not in again and "未登记" in again
+
+
+def test_an_erase_confirmation_expires_and_is_asked_for(deps: Deps) -> None:
+    who = "resident-late"
+    send(deps, "我住3号楼2单元501", sender=who)
+    assert "确认删除" in send(deps, "删除我的信息", sender=who).text
+    deps.clock.advance(minutes=11)
+    assert "过期" in send(deps, "确认删除", sender=who).text
+    assert "3号楼2单元501" in send(deps, "我的信息", sender=who).text
