@@ -40,7 +40,12 @@ def report_issue(req: Request, ctx: Context) -> list[Outgoing]:
     if recent is not None:
         cases.add_report(ctx.tx, recent, text=req.text, actor=_actor(req), now=ctx.now)
         return ctx.reply_key("resident.case_merged", number=recent.number)
-    draft: dict[str, Any] = {"category": category, "text": req.text, "attachments": []}
+    draft: dict[str, Any] = {
+        "category": category,
+        "text": req.text,
+        "attachments": [],
+        "anonymous": ctx.kb.asks_anonymity(req.text),
+    }
     if req.state == AWAITING_DESCRIPTION:
         draft["attachments"] = list(req.state_data.get("attachments", []))
         draft["location"] = req.state_data.get("location")
@@ -50,7 +55,8 @@ def report_issue(req: Request, ctx: Context) -> list[Outgoing]:
 def _file_or_ask(req: Request, ctx: Context, draft: dict[str, Any]) -> list[Outgoing]:
     assert req.resident is not None
     address = _address_in(ctx, draft["text"])
-    if address is None and req.resident.building:
+    # An anonymous report does not take the resident's own address: it would say who wrote.
+    if address is None and req.resident.building and not draft.get("anonymous"):
         address = Address(req.resident.building, req.resident.unit, req.resident.room)
     if address is None and not draft.get("location"):
         if draft["category"] in ctx.config.limits.urgent_categories:
@@ -86,6 +92,7 @@ def _open(
         grid_id=grid_id,
         urgent=draft["category"] in ctx.config.limits.urgent_categories,
         sensitive=routing.is_sensitive(ctx, draft["category"], draft["text"]),
+        anonymous=bool(draft.get("anonymous")),
         latitude=location.get("latitude"),
         longitude=location.get("longitude"),
     )
@@ -118,15 +125,16 @@ def _acknowledge(ctx: Context, case: Case) -> Outgoing:
         )
     else:
         next_step = ctx.say("resident.next_step_leader")
-    return ctx.reply(
-        ctx.say(
-            "resident.case_opened",
-            number=case.number,
-            category_name=ctx.category_name(case.category),
-            address=case.address or ctx.word("words", "no_address"),
-            next_step=next_step,
-        )
+    text = ctx.say(
+        "resident.case_opened",
+        number=case.number,
+        category_name=ctx.category_name(case.category),
+        address=case.address or ctx.word("words", "no_address"),
+        next_step=next_step,
     )
+    if case.anonymous:
+        text += "\n" + ctx.say("resident.anonymous_note")
+    return ctx.reply(text)
 
 
 def continue_address(req: Request, ctx: Context) -> list[Outgoing]:

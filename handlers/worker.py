@@ -348,6 +348,8 @@ def _phone(req: Request, ctx: Context, case: Case) -> list[Outgoing]:
     """The full phone (registered, and any the resident wrote in the case, which notices
     mask), to the case owner only; every view is logged on the case."""
     assert req.worker is not None
+    if case.anonymous and req.role is not Role.ADMIN:
+        return ctx.reply_key("worker.anonymous_case", number=case.number)
     resident = residents.get_resident(ctx.tx, case.resident_id) if case.resident_id else None
     registered = resident.phone if resident is not None and resident.phone else ""
     written = [p for p in routing.phones_in(case.text) if p != registered]

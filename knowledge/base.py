@@ -30,11 +30,17 @@ class KnowledgeBase:
     faq: FaqIndex
     replies: Replies
     sensitive_words: tuple[str, ...] = ()  # sensitive.toml: a report with one is sensitive
+    anonymous_words: tuple[str, ...] = ()  # sensitive.toml: a report with one is anonymous
 
     def mentions_sensitive(self, text: str) -> bool:
         """Whether a resident's words make a report sensitive (家暴, 猥亵...)."""
         words = normalize(text)
         return any(word in words for word in self.sensitive_words)
+
+    def asks_anonymity(self, text: str) -> bool:
+        """Whether a resident asks that a report not name them (匿名, 别说是我...)."""
+        words = normalize(text)
+        return any(word in words for word in self.anonymous_words)
 
     @property
     def entries(self) -> dict[str, FaqEntry]:
@@ -67,14 +73,15 @@ def load(
         faq=faq,
         replies=Replies.load(root / "replies.toml"),
         sensitive_words=load_sensitive_words(root / "sensitive.toml"),
+        anonymous_words=load_sensitive_words(root / "sensitive.toml", key="anonymous"),
     )
 
 
-def load_sensitive_words(path: Path) -> tuple[str, ...]:
+def load_sensitive_words(path: Path, *, key: str = "words") -> tuple[str, ...]:
     if not path.exists():
         return ()
     with path.open("rb") as handle:
-        words = tomllib.load(handle).get("words", [])
+        words = tomllib.load(handle).get(key, [])
     return tuple(sorted({normalize(str(w)) for w in words if str(w).strip()}))
 
 

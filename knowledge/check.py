@@ -177,17 +177,21 @@ def check_replies(root: Path, problems: list[str]) -> None:
 
 
 def check_sensitive(root: Path, problems: list[str]) -> None:
-    """sensitive.toml: words of two or more characters (one character matches too much)."""
+    """sensitive.toml: `words` and `anonymous`, words of two or more characters (one character
+    matches too much)."""
     data = _load(root / "sensitive.toml", problems)
     if data is None:
         return
-    words = data.get("words")
-    if not isinstance(words, list) or not words:
-        problems.append("sensitive.toml: `words` must be a non-empty list")
-        return
-    for word in words:
-        if not isinstance(word, str) or len(normalize(word)) < 2:
-            problems.append(f"sensitive.toml: {word!r} is not a word of two or more characters")
+    for key in ("words", "anonymous"):
+        words = data.get(key)
+        if not isinstance(words, list) or not words:
+            problems.append(f"sensitive.toml: `{key}` must be a non-empty list")
+            continue
+        for word in words:
+            if not isinstance(word, str) or len(normalize(word)) < 2:
+                problems.append(
+                    f"sensitive.toml: {word!r} is not a word of two or more characters"
+                )
 
 
 def off_topic_words(root: Path, problems: list[str]) -> list[str]:

@@ -293,6 +293,22 @@ def test_a_leader_presses_the_owner_of_a_case(stack: Stack) -> None:
     assert "网格长已督办" in stack.resident_says("oRes10", f"查询 {number}")
 
 
+def test_an_anonymous_report_does_not_say_who_wrote_it(stack: Stack) -> None:
+    stack.resident_says("oAnon", "我住5号楼1单元202")  # registered: not used for this report
+    reply = stack.resident_says("oAnon", "匿名反映：3号楼有人在楼道里给电动车充电，别说是我说的")
+    number = NUMBER.search(reply).group()
+    assert "匿名" in reply
+    case = case_of(stack, number)
+    assert case.anonymous and "5号楼" not in case.address and case.building == "3号楼"
+    wait_for(lambda: f"case:accept:{case.id}" in stack.telegram.buttons(W01), "the notice")
+    stack.press(W01, f"case:accept:{case.id}")
+    stack.press(W01, f"case:phone:{case.id}")
+    wait_for(lambda: any("匿名" in t for t in stack.telegram.texts(W01)), "the refusal")
+    assert not any("5号楼" in t for t in stack.telegram.texts(W01))  # not the address
+    with stack.deps.store.unit() as tx:
+        assert "pii_view" not in [e.kind for e in cases.by_number(tx, number).events]
+
+
 def test_a_phone_the_resident_wrote_is_masked_in_notices_and_shown_on_request(
     stack: Stack,
 ) -> None:
