@@ -59,6 +59,7 @@ LEADER_ONLY: dict[str, Handler] = {
     "cmd:overdue": worker.overdue,
     "cmd:assign": worker.assign_command,
     "cmd:press": worker.press_command,
+    "cmd:merge": worker.merge_command,
 }
 for _role in (Role.WORKER, Role.LEADER, Role.ADMIN):
     ROUTES.update({(_role, intent): h for intent, h in STAFF_COMMON.items()})

@@ -21,7 +21,7 @@ def _summary(text: str, limit: int = 20) -> str:
 
 def _own_case(req: Request, ctx: Context, number: str) -> Case | None:
     case = cases.by_number(ctx.tx, number)
-    if case is None or req.resident is None or case.resident_id != req.resident.id:
+    if case is None or req.resident is None or not cases.follows(ctx.tx, case, req.resident.id):
         return None  # a number that is not yours looks exactly like one that does not exist
     return case
 

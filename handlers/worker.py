@@ -200,6 +200,43 @@ def press_command(req: Request, ctx: Context) -> list[Outgoing]:
     ]
 
 
+def merge_command(req: Request, ctx: Context) -> list[Outgoing]:
+    """/merge DUPLICATE CASE (leaders of both grids, admins): a report of the same thing as an
+    open case joins it (DOMAIN.md `merged`); its reporter follows that case from then on."""
+    assert req.worker is not None
+    parts = req.argument.split()
+    if len(parts) != 2 or parts[0] == parts[1]:
+        return ctx.reply_key("worker.merge_usage")
+    duplicate, target = (cases.by_number(ctx.tx, n) for n in parts)
+    for number, case in zip(parts, (duplicate, target), strict=True):
+        if not _visible(req, ctx, case):
+            return ctx.reply_key("worker.case_not_yours", number=number)
+    assert duplicate is not None and target is not None
+    if Action.MERGE not in allowed_actions(duplicate.status) or target.status not in (
+        Status.NEW,
+        Status.ASSIGNED,
+        Status.IN_PROGRESS,
+    ):
+        return ctx.reply_key(
+            "worker.merge_refused", duplicate=duplicate.number, target=target.number
+        )
+    actor = f"worker:{req.worker.id}"
+    owner = roster.worker(ctx.tx, duplicate.assignee_id) if duplicate.assignee_id else None
+    duplicate.merged_into_id = target.id
+    workflow.move(ctx, duplicate, Action.MERGE, actor=actor, note=target.number)
+    target.report_count += duplicate.report_count
+    cases.add_event(ctx.tx, target, actor=actor, kind="joined", now=ctx.now, note=duplicate.number)
+    told = ctx.say("resident.case_merged_into", number=duplicate.number, target=target.number)
+    out = [
+        *ctx.reply_key("worker.merged", duplicate=duplicate.number, target=target.number),
+        *workflow.to_resident(ctx, duplicate, told, followers=False),
+    ]
+    if owner is not None and owner.id != req.worker.id:
+        text = ctx.say("worker.merged_away", duplicate=duplicate.number, target=target.number)
+        out += workflow.to_worker(owner, text)
+    return out
+
+
 def _assign_to(
     req: Request, ctx: Context, case: Case, target: Worker | None, who: str
 ) -> list[Outgoing]:

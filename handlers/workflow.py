@@ -12,18 +12,26 @@ from storage.models import Case, Worker
 AWAITING_RATING = "awaiting_rating"
 
 
-def to_resident(ctx: Context, case: Case, text: str) -> list[Outgoing]:
-    """A notice to the resident on every channel they wrote from (none for anonymous 代办)."""
-    if case.resident_id is None:
-        return []
+def to_resident(
+    ctx: Context, case: Case, text: str, *, owner: bool = True, followers: bool = True
+) -> list[Outgoing]:
+    """A notice to the resident on every channel they wrote from (none for anonymous 代办),
+    and to the residents whose reports of the same thing were merged into the case."""
+    people = [case.resident_id] if case.resident_id is not None and owner else []
+    if followers:
+        people += cases.followers(ctx.tx, case)
     out = []
-    for identity in residents.channel_ids(ctx.tx, case.resident_id):
-        if identity.channel in (Channel.WECHAT.value, Channel.CONSOLE.value):
-            out.append(
-                Outgoing(
-                    Channel(identity.channel), identity.external_id, text, template="case_update"
+    for resident_id in people:
+        for identity in residents.channel_ids(ctx.tx, resident_id):
+            if identity.channel in (Channel.WECHAT.value, Channel.CONSOLE.value):
+                out.append(
+                    Outgoing(
+                        Channel(identity.channel),
+                        identity.external_id,
+                        text,
+                        template="case_update",
+                    )
                 )
-            )
     return out
 
 
@@ -78,7 +86,12 @@ def add_note(ctx: Context, case: Case, worker: Worker, note: str) -> list[Outgoi
 
 def resolve(ctx: Context, case: Case, worker: Worker, note: str) -> list[Outgoing]:
     move(ctx, case, Action.RESOLVE, actor=f"worker:{worker.id}", note=note)
-    out = to_resident(ctx, case, ctx.say("resident.rate_ask", number=case.number, note=note))
+    # Its reporter rates it; those whose reports were merged into it are told it is done.
+    told = ctx.say("resident.merged_case_resolved", number=case.number, note=note)
+    followers = to_resident(ctx, case, told, owner=False)
+    out = to_resident(
+        ctx, case, ctx.say("resident.rate_ask", number=case.number, note=note), followers=False
+    )
     for message in out:
         inbound.set_state(
             ctx.tx,
@@ -88,7 +101,7 @@ def resolve(ctx: Context, case: Case, worker: Worker, note: str) -> list[Outgoin
             data={"case_id": case.id},
             now=ctx.now,
         )
-    return out
+    return out + followers
 
 
 def give_back(ctx: Context, case: Case, worker: Worker, reason: str) -> list[Outgoing]:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import case as sql_case
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from storage.lifecycle import OPEN, Action, Status, next_status
@@ -170,14 +171,55 @@ def awaiting_rating(tx: Tx, *, resident_id: int) -> list[Case]:
     return list(tx.session.scalars(query))
 
 
+def _joined_by(resident_id: int) -> Any:
+    """The ids of the cases a resident's reports were merged into (they follow those)."""
+    return (
+        select(Case.merged_into_id)
+        .where(
+            Case.resident_id == resident_id,
+            Case.status == Status.MERGED,
+            Case.merged_into_id.is_not(None),
+        )
+        .scalar_subquery()
+    )
+
+
 def for_resident(tx: Tx, *, resident_id: int, limit: int = 10) -> list[Case]:
+    """The resident's cases, and the cases their merged reports joined, newest first."""
     query = (
         select(Case)
-        .where(Case.resident_id == resident_id, Case.status != Status.MERGED)
+        .where(
+            or_(Case.resident_id == resident_id, Case.id.in_(_joined_by(resident_id))),
+            Case.status != Status.MERGED,
+        )
         .order_by(Case.created_at.desc(), Case.id.desc())
         .limit(limit)
     )
     return list(tx.session.scalars(query))
+
+
+def follows(tx: Tx, case: Case, resident_id: int) -> bool:
+    """Whether a resident reported the case, or reported what was merged into it."""
+    if case.resident_id == resident_id:
+        return True
+    joined = select(Case.id).where(
+        Case.resident_id == resident_id,
+        Case.status == Status.MERGED,
+        Case.merged_into_id == case.id,
+    )
+    return tx.session.scalar(joined.limit(1)) is not None
+
+
+def followers(tx: Tx, case: Case) -> list[int]:
+    """The residents whose reports were merged into the case (not its own reporter)."""
+    query = select(Case.resident_id).where(
+        Case.merged_into_id == case.id,
+        Case.status == Status.MERGED,
+        Case.resident_id.is_not(None),
+    )
+    return sorted(
+        {r for r in tx.session.scalars(query) if r is not None and r != case.resident_id}
+    )
 
 
 def add_attachment(

@@ -309,6 +309,28 @@ def test_an_anonymous_report_does_not_say_who_wrote_it(stack: Stack) -> None:
         assert "pii_view" not in [e.kind for e in cases.by_number(tx, number).events]
 
 
+def test_a_leader_merges_two_reports_of_the_same_thing(stack: Stack) -> None:
+    first = NUMBER.search(stack.resident_says("oFirst", "3号楼门口路灯坏了")).group()
+    second = NUMBER.search(stack.resident_says("oSecond", "3号楼门口那个路灯不亮了")).group()
+    stack.type(W01, f"/merge {second} {first}")  # workers cannot merge
+    stack.type(LEADER, f"/merge {second} {first}")
+    wait_for(lambda: case_of(stack, second).status == "merged", "the merge")
+    assert case_of(stack, second).merged_into_id == case_of(stack, first).id
+    wait_for(lambda: any("合并" in t for t in stack.wechat_api.texts_to("oSecond")), "told")
+    assert first in next(t for t in stack.wechat_api.texts_to("oSecond") if "合并" in t)
+    assert first in stack.resident_says("oSecond", "我的工单")  # follows the case it joined
+    assert "已并入" in stack.resident_says("oSecond", f"查询 {first}")  # its timeline
+    assert "找不到" in stack.resident_says("oThird", f"查询 {first}") or "没有找到" in (
+        stack.resident_says("oThird", f"查询 {first}")
+    )
+    _resolve(stack, W01, first, "已更换灯泡")
+    wait_for(lambda: any("已办结" in t for t in stack.wechat_api.texts_to("oSecond")), "told")
+    assert any("评价" in t for t in stack.wechat_api.texts_to("oFirst"))  # the reporter rates
+    assert not any("评价" in t for t in stack.wechat_api.texts_to("oSecond"))
+    stack.type(LEADER, f"/merge {first} {second}")  # a resolved case cannot be merged
+    wait_for(lambda: any("不能并入" in t for t in stack.telegram.texts(LEADER)), "refused")
+
+
 def test_a_phone_the_resident_wrote_is_masked_in_notices_and_shown_on_request(
     stack: Stack,
 ) -> None:
