@@ -94,6 +94,9 @@ class Limits:
     sensitive_categories: tuple[str, ...] = ("elderly",)
     leader_also: tuple[str, ...] = ("elderly", "security", "fire")
     remind_before_fraction: float = 0.25  # remind when this share of the limit is left
+    # A category's own limits, over the ones above (not for urgent categories): {repair = 4}
+    accept_hours_by_category: dict[str, float] = field(default_factory=dict)
+    resolve_days_by_category: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -167,6 +170,14 @@ def _coerce(raw: Any, kind: Any, where: str, problems: list[str]) -> Any:
         except json.JSONDecodeError:
             problems.append(f"{where}: cannot read {raw!r} as {getattr(kind, '__name__', kind)}")
             return None
+    if getattr(kind, "__origin__", None) is dict:
+        if not isinstance(raw, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, int | float) and not isinstance(v, bool) and v > 0
+            for k, v in raw.items()
+        ):
+            problems.append(f"{where}: expected a table of positive numbers, got {raw!r}")
+            return None
+        return {k: float(v) for k, v in raw.items()}
     if getattr(kind, "__origin__", None) is tuple:
         if not isinstance(raw, list) or not all(isinstance(item, str) for item in raw):
             problems.append(f"{where}: expected a list of text, got {raw!r}")

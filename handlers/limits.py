@@ -143,8 +143,11 @@ def phase(case: Case, limits: Limits, tz: ZoneInfo) -> Phase | None:
             )
             return start + span * share
         if what == "accept":
-            return add_working_hours(start, limits.accept_hours * share, tz)
-        days = limits.long_resolve_days if kind == "long" else limits.resolve_days
+            hours = limits.accept_hours_by_category.get(case.category, limits.accept_hours)
+            return add_working_hours(start, hours * share, tz)
+        days = limits.resolve_days_by_category.get(
+            case.category, limits.long_resolve_days if kind == "long" else limits.resolve_days
+        )
         return add_working_hours(start, days * DAY_HOURS * share, tz)
 
     if case.status in ("new", "assigned"):

@@ -15,7 +15,8 @@ def accept_limit_text(ctx: Context, case: Case) -> str:
     limits = ctx.config.limits
     if case.category in limits.urgent_categories:
         return ctx.say("words.deadline_minutes", n=limits.urgent_accept_minutes)
-    return ctx.say("words.deadline_hours", n=f"{limits.accept_hours:g}")
+    hours = limits.accept_hours_by_category.get(case.category, limits.accept_hours)
+    return ctx.say("words.deadline_hours", n=f"{hours:g}")
 
 
 def on_duty(ctx: Context, grid_id: str) -> Worker | None:

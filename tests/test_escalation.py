@@ -166,6 +166,33 @@ def test_a_reopened_case_gets_its_whole_resolve_limit_again(deps: Deps, clock) -
         assert case.resolved_late is False
 
 
+def test_a_category_may_have_its_own_limits(deps: Deps, clock) -> None:
+    from dataclasses import replace
+
+    from handlers import workflow
+    from handlers.context import Context
+
+    limits = replace(
+        deps.config.limits,
+        accept_hours_by_category={"repair": 4.0},
+        resolve_days_by_category={"repair": 5.0},
+    )
+    deps = replace(deps, config=replace(deps.config, limits=limits))
+    clock.now = local(2026, 11, 23, 9, 0)  # a Monday
+    reply = send(deps, "3号楼电梯坏了", sender="oOwn").text
+    assert "4个工作小时内签收" in reply
+    with deps.store.unit() as tx:
+        case = tx.session.scalars(select(Case)).one()
+        assert case.accept_due_at == local(2026, 11, 23, 14, 30)  # 4 working hours, over lunch
+        ctx = Context(tx=tx, kb=deps.knowledge.current, config=deps.config, now=clock.now)
+        workflow.accept(ctx, case, tx.session.get(Worker, "w01"))
+        assert case.resolve_due_at == local(2026, 11, 30, 9, 0)  # 5 working days
+    send(deps, "5号楼门口垃圾没人清", sender="oOther")  # environment: the defaults
+    with deps.store.unit() as tx:
+        other = tx.session.scalars(select(Case).where(Case.category == "environment")).one()
+        assert other.accept_due_at == local(2026, 11, 23, 11, 0)
+
+
 def test_urgent_cases_run_around_the_clock(deps: Deps, clock) -> None:
     _telegram(deps)
     clock.now = local(2026, 10, 3, 23, 0)  # a holiday night
