@@ -107,8 +107,10 @@ def my_data(req: Request, ctx: Context) -> list[Outgoing]:
         phone=person.phone or none,
         address=person.address or none,
         grid_name=grid.name if grid else none,
-        subscriptions=_kind_names(ctx, subscribed) if subscribed else none,
-        tags=ctx.word("words", "list_separator").join(held.tags) or none,
+        subscriptions=(
+            _kind_names(ctx, subscribed) if subscribed else ctx.word("words", "not_subscribed")
+        ),
+        tags=ctx.word("words", "list_separator").join(held.tags) or ctx.word("words", "none"),
         messages=held.messages,
         cases=held.cases,
         since=ctx.local_time(person.created_at),
