@@ -56,7 +56,12 @@ def _fields(text: str) -> set[str]:
         return {f"<broken braces: {exc}>"}
 
 
-def check_faq(root: Path, problems: list[str], off_topic: list[str]) -> set[str]:
+def check_faq(
+    root: Path,
+    problems: list[str],
+    off_topic: list[str],
+    off_topic_patterns: list[re.Pattern[str]] | None = None,
+) -> set[str]:
     ids: set[str] = set()
     asked: dict[str, str] = {}  # a phrasing, normalized → the entry that answers it
     near: list[tuple[str, str]] = []  # (where, a near miss: a question no entry answers)
@@ -84,6 +89,13 @@ def check_faq(root: Path, problems: list[str], off_topic: list[str]) -> set[str]
             used = [str(p) for p in phrasings if word in str(p)]
             if used:
                 problems.append(f"{where}: {used[0]!r} uses {word!r}, off_topic in matching.toml")
+        for pattern in off_topic_patterns or []:
+            used = [str(p) for p in phrasings if pattern.search(normalize(str(p)))]
+            if used:
+                problems.append(
+                    f"{where}: {used[0]!r} matches {pattern.pattern!r}, off_topic_patterns in "
+                    "matching.toml"
+                )
         for key in ("title", "question", "answer", "sources", "checked"):
             if not data.get(key):
                 problems.append(f"{where}: missing {key}")
@@ -194,6 +206,19 @@ def check_sensitive(root: Path, problems: list[str]) -> None:
                 )
 
 
+def off_topic_patterns(root: Path, problems: list[str]) -> list[re.Pattern[str]]:
+    """matching.toml's off_topic_patterns, compiled (one that does not compile is a problem)."""
+    path = root / "matching.toml"
+    matching = (_load(path, problems) if path.exists() else None) or {}
+    compiled = []
+    for text in matching.get("off_topic_patterns", []):
+        try:
+            compiled.append(re.compile(str(text)))
+        except re.error as exc:
+            problems.append(f"matching.toml: off_topic_patterns {text!r}: {exc}")
+    return compiled
+
+
 def off_topic_words(root: Path, problems: list[str]) -> list[str]:
     """matching.toml's off_topic words: they ask what no entry answers."""
     path = root / "matching.toml"
@@ -220,7 +245,9 @@ def check(root: Path = HERE, *, cache: Path | None = None) -> tuple[list[str], d
     """Every problem of the knowledge files under `root`. The near-miss check builds the FAQ
     index; with `cache` (the service's cache directory) it keeps it for the service's start."""
     problems: list[str] = []
-    ids = check_faq(root, problems, off_topic_words(root, problems))
+    ids = check_faq(
+        root, problems, off_topic_words(root, problems), off_topic_patterns(root, problems)
+    )
     check_related(root, ids, problems)
     laws = check_law(root, problems)
     check_lexicon(root, problems)

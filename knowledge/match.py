@@ -25,6 +25,7 @@ from knowledge.text import Tokenizer, default_tokenizer, sound
 HEARD = 20_000  # pieces remembered with the word they are a slip of (or none)
 NOT_HEARD = "\0"  # no word is this
 WEIGHED = 256  # questions remembered with their words' weights: scoring and declining share them
+OFF_TOPIC_PHRASE = "\0off-topic"  # no word is this: an off-topic pattern in the question
 CLAUSE_BREAK = re.compile(r"[，,。.？?！!；;：:、\s]+")
 
 
@@ -64,6 +65,7 @@ class Matcher:
     confusions: Mapping[str, str] = field(default_factory=dict)  # character → its usual slips
     tuning: Tuning = field(default_factory=Tuning)
     off_topic: frozenset[str] = frozenset()  # words asking what no group answers ("牌子")
+    off_topic_patterns: tuple[re.Pattern[str], ...] = ()  # the same, where no word says it
     groups: dict[str, frozenset[str]] = field(default_factory=dict)
     sentences: dict[str, list[frozenset[str]]] = field(default_factory=dict)
     postings: dict[str, list[tuple[str, float]]] = field(default_factory=dict)  # → (group, share)
@@ -117,6 +119,8 @@ class Matcher:
     def asks_off_topic(self, text: str) -> bool:
         """Whether the text uses a word asking what no group answers ("牌子", "天气预报").
         Off-topic words are dictionary words, cut whole: the (remembered) cut is enough."""
+        if any(pattern.search(text) for pattern in self.off_topic_patterns):
+            return True
         return bool(self.off_topic) and not self.off_topic.isdisjoint(self.tokenizer.cut(text))
 
     def _words(self, text: str) -> list[str]:
@@ -313,6 +317,11 @@ class Matcher:
         found = self._weighed.get(text)
         if found is None:
             found = self._weigh(self._words(text))
+            if any(pattern.search(text) for pattern in self.off_topic_patterns):
+                # what no group answers, asked in a phrase: it weighs as an off-topic word
+                found[OFF_TOPIC_PHRASE] = (self.tuning.ceiling - self.tuning.floor) * (
+                    self.tuning.off_topic
+                )
             if len(self._weighed) >= WEIGHED:
                 self._weighed.clear()
             self._weighed[text] = found

@@ -72,6 +72,24 @@ def test_out_of_scope_questions_get_no_answer(knowledge: Live, question: str) ->
     assert knowledge.current.faq.best_match(question).faq_id is None
 
 
+def test_the_price_of_a_thing_is_off_topic_and_a_monthly_amount_is_not(knowledge: Live) -> None:
+    """matching.toml off_topic_patterns: "多少钱一个" asks a price no entry answers."""
+    faq = knowledge.current.faq
+    assert faq.best_match("灭火器多少钱一个").faq_id is None
+    assert faq.best_match("家用灭火器网上买多少钱一个").faq_id is None
+    assert faq.best_match("低保一个月多少钱").faq_id == "dibao"
+    assert faq.asks_off_topic("灭火器多少钱一个") and not faq.asks_off_topic("低保一个月多少钱")
+
+
+def test_check_refuses_a_phrasing_an_off_topic_pattern_matches(tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "knowledge", tmp_path / "k")
+    entry = tmp_path / "k" / "faq" / "fire-safety.toml"
+    text = entry.read_text(encoding="utf-8")
+    entry.write_text(text.replace("alternates = [", 'alternates = [\n  "灭火器多少钱一个",', 1))
+    problems, _ = check(tmp_path / "k")
+    assert any("off_topic_patterns" in p and "fire-safety" in p for p in problems), problems
+
+
 def _entry(faq_id: str, title: str, alternates: tuple[str, ...]) -> FaqEntry:
     return FaqEntry(
         id=faq_id,
