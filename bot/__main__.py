@@ -354,7 +354,7 @@ def parser() -> argparse.ArgumentParser:
     cases.add_argument("number", nargs="?")
     cases.add_argument("--json", action="store_true")
     cases.add_argument("--status")
-    cases.add_argument("--limit", type=int, default=0, help="list at most this many (0: all)")
+    cases.add_argument("--limit", type=_count, default=0, help="list at most this many (0: all)")
     knowledge = sub.add_parser("knowledge", help="validate the knowledge files")
     knowledge.add_argument("action", choices=["check"])
     knowledge.add_argument("--law-texts", help="articles.jsonl: check every quote is verbatim")
@@ -386,6 +386,13 @@ COMMANDS: dict[str, Command] = {
     "link-code": cmd_link_code,
     "menu": cmd_menu,
 }
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"not a count: {text}")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -43,7 +43,7 @@ def list_my_cases(req: Request, ctx: Context) -> list[Outgoing]:
                 category_name=ctx.category_name(case.category),
                 status_name=ctx.status_name(case.status),
                 created=ctx.local_time(case.created_at),
-                summary=_summary(case.text),
+                summary=_summary(case.text) if _reported(req, case) else _followed(ctx),
             )
         )
     lines.append(ctx.say("resident.my_cases_footer"))
@@ -63,15 +63,26 @@ def show_case(req: Request, ctx: Context) -> list[Outgoing]:
         )
         for e in case.events
     )
+    # A case the resident follows (their report of the same thing was merged into it) shows its
+    # progress, not another resident's words or address.
+    own = _reported(req, case)
     return ctx.reply_key(
         "resident.case_detail",
         number=case.number,
         category_name=ctx.category_name(case.category),
         status_name=ctx.status_name(case.status),
-        summary=_summary(case.text, 60),
-        address=case.address or ctx.word("words", "no_address"),
+        summary=_summary(case.text, 60) if own else _followed(ctx),
+        address=(case.address if own else case.building) or ctx.word("words", "no_address"),
         timeline=timeline,
     )
+
+
+def _reported(req: Request, case: Case) -> bool:
+    return req.resident is not None and case.resident_id == req.resident.id
+
+
+def _followed(ctx: Context) -> str:
+    return ctx.word("words", "followed_case")
 
 
 def _event_text(ctx: Context, kind: str, note: str) -> str:
@@ -91,13 +102,15 @@ def cancel_case(req: Request, ctx: Context) -> list[Outgoing]:
             ctx.drop_state()
             return ctx.reply_key("resident.report_cancelled_draft")
         open_cases = [
-            c for c in cases.for_resident(ctx.tx, resident_id=req.resident.id) if c.status in OPEN
+            c
+            for c in cases.for_resident(ctx.tx, resident_id=req.resident.id)
+            if c.status in OPEN and _reported(req, c)
         ]
         if not open_cases:
             return ctx.reply_key("resident.cancel_nothing")
         return ctx.reply_key("resident.cancel_which", number=open_cases[0].number)
     case = _own_case(req, ctx, number)
-    if case is None:
+    if case is None or not _reported(req, case):  # a followed case is its reporter's to withdraw
         return ctx.reply_key("resident.case_not_found", number=number)
     if Status(case.status) not in OPEN:
         return ctx.reply_key(
@@ -111,26 +124,30 @@ def cancel_case(req: Request, ctx: Context) -> list[Outgoing]:
 
 # 不满意, and 满意 said with a negation before it: 不太满意, 不是很满意, 不怎么满意, 很不满意.
 NOT_SATISFIED = re.compile(r"不(?:太|大|是很|是太|怎么|咋|很|算|够)?满意")
-BASIC = ("基本满意", "还算满意", "比较满意", "一般", "还行")
+BASIC = ("基本满意", "还算满意", "比较满意")
+BASIC_SHORT = ("一般", "还行", "凑合")  # only as a short answer: "低保一般多久能批下来" asks
 UNSOLVED = (
     "没解决", "未解决", "没有解决", "没能解决", "解决不了", "还没好", "没修好", "没弄好",
     "还是没", "还是不", "还是坏", "还在漏", "还漏", "依旧", "仍然", "没人来",
 )  # fmt: skip
 SOLVED = ("解决了", "修好了", "弄好了", "已经好了")
-QUESTION = ("吗", "？", "?", "什么时候")  # "修好了吗" asks; it does not rate
+QUESTION = ("吗", "？", "?", "什么时候", "多久", "怎么", "几")  # "修好了吗" asks; it does not rate
 
 
 def parse_rating(text: str) -> tuple[str, bool | None]:
     """(rating, solved) from a resident's words; rating is "" when none was given."""
+    asks = any(q in text for q in QUESTION)
     if NOT_SATISFIED.search(text):
         rating = "unsatisfied"
-    elif any(word in text for word in BASIC):
+    elif any(word in text for word in BASIC) or (
+        len(text) <= 6 and not asks and any(word in text for word in BASIC_SHORT)
+    ):
         rating = "basic"
     else:
         rating = "satisfied" if "满意" in text else ""
     if any(word in text for word in UNSOLVED):
         return rating or "unsatisfied", False
-    said_solved = any(word in text for word in SOLVED) and not any(q in text for q in QUESTION)
+    said_solved = any(word in text for word in SOLVED) and not asks
     if rating:
         return rating, True if said_solved else rating != "unsatisfied"
     if "好评" in text or said_solved:

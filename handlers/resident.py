@@ -100,7 +100,16 @@ def my_data(req: Request, ctx: Context) -> list[Outgoing]:
     person = held.resident
     none = ctx.word("words", "not_given")
     grid = roster.grid(ctx.tx, person.grid_id) if person.grid_id else None
-    subscribed = [k for k in ("law", "notice") if getattr(person, f"subscribe_{k}")]
+    default = ctx.config.broadcasts.default_opt_in  # what a resident who never chose gets
+    subscribed = [
+        k
+        for k in ("law", "notice")
+        if (
+            default
+            if getattr(person, f"subscribe_{k}") is None
+            else getattr(person, f"subscribe_{k}")
+        )
+    ]
     return ctx.reply_key(
         "resident.my_data",
         name=person.name or none,

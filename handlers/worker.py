@@ -222,6 +222,8 @@ def merge_command(req: Request, ctx: Context) -> list[Outgoing]:
         )
     actor = f"worker:{req.worker.id}"
     owner = roster.worker(ctx.tx, duplicate.assignee_id) if duplicate.assignee_id else None
+    # Reports merged into the duplicate before follow the case it joins now (no chains).
+    cases.repoint_merged(ctx.tx, from_case=duplicate, to_case=target)
     duplicate.merged_into_id = target.id
     workflow.move(ctx, duplicate, Action.MERGE, actor=actor, note=target.number)
     target.report_count += duplicate.report_count

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 import tomllib
@@ -21,6 +22,7 @@ from knowledge.replies import Replies
 from knowledge.text import Tokenizer, default_tokenizer, normalize
 
 HERE = Path(__file__).resolve().parent
+CALL = re.compile(r"打[^,.!?;:，。！？；：\s]{0,3}?(?:电话|手机)")
 
 
 @dataclass(frozen=True)
@@ -34,7 +36,7 @@ class KnowledgeBase:
 
     def mentions_sensitive(self, text: str) -> bool:
         """Whether a resident's words make a report sensitive (家暴, 猥亵...)."""
-        words = normalize(text)
+        words = CALL.sub("", normalize(text))  # "有事打老婆电话" calls, it does not strike
         return any(word in words for word in self.sensitive_words)
 
     def asks_anonymity(self, text: str) -> bool:

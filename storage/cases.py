@@ -210,6 +210,12 @@ def follows(tx: Tx, case: Case, resident_id: int) -> bool:
     return tx.session.scalar(joined.limit(1)) is not None
 
 
+def repoint_merged(tx: Tx, *, from_case: Case, to_case: Case) -> None:
+    tx.session.execute(
+        update(Case).where(Case.merged_into_id == from_case.id).values(merged_into_id=to_case.id)
+    )
+
+
 def followers(tx: Tx, case: Case) -> list[int]:
     """The residents whose reports were merged into the case (not its own reporter)."""
     query = select(Case.resident_id).where(

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.orm import joinedload
 
 from storage.lifecycle import OPEN
@@ -20,6 +20,7 @@ from storage.models import (
     Resident,
     ResidentTag,
 )
+from storage.outbox import FAILED, SENT
 from storage.store import Tx
 
 
@@ -142,39 +143,64 @@ def erase(tx: Tx, resident: Resident) -> None:
     withdrawn or finished first: the caller refuses while there are any."""
     resident.name = resident.phone = resident.building = resident.unit = resident.room = ""
     resident.grid_id = None
-    resident.subscribe_law = resident.subscribe_notice = None
+    # Off, not "never chose": the default may be to receive broadcasts.
+    resident.subscribe_law = resident.subscribe_notice = False
     tx.session.execute(delete(ResidentTag).where(_tag_of(resident)))
+    actor = f"resident:{resident.id}"
     for identity in channel_ids(tx, resident.id):
+        messages = select(InboundMessage.id).where(*_inbound_of(identity)).scalar_subquery()
+        # What was sent about their messages (answers, and workers' notices of their reports):
+        # the words go; that something was sent stays. What is still waiting is not sent.
+        wordless = {
+            "text": "",
+            "payload": {},
+            "status": case(
+                (OutboxMessage.status.in_((SENT, FAILED)), OutboxMessage.status), else_=FAILED
+            ),
+        }
         tx.session.execute(
-            update(InboundMessage)
-            .where(*_inbound_of(identity))
-            .values(text="", body={}, reply_text="", error="")
+            update(OutboxMessage).where(OutboxMessage.inbound_id.in_(messages)).values(wordless)
         )
         tx.session.execute(
             update(OutboxMessage)
             .where(
                 OutboxMessage.channel == identity.channel,
                 OutboxMessage.recipient_id == identity.external_id,
-                OutboxMessage.status.in_(("sent", "failed")),
             )
-            .values(text="", payload={})
+            .values(wordless)
         )
-    case_ids = select(Case.id).where(Case.resident_id == resident.id).scalar_subquery()
-    tx.session.execute(
-        update(Case)
-        .where(Case.resident_id == resident.id)
-        .values(text="", address="", latitude=None, longitude=None)
+        tx.session.execute(
+            update(InboundMessage)
+            .where(*_inbound_of(identity))
+            .values(text="", body={}, reply_text="", error="")
+        )
+    mine = Case.resident_id == resident.id
+    case_ids = select(Case.id).where(mine).scalar_subquery()
+    # Photos and places the resident sent (a worker's 办结 photo is the handling's record).
+    sent_at = select(CaseEvent.at).where(
+        CaseEvent.case_id == CaseAttachment.case_id,
+        CaseEvent.kind == "attachment",
+        CaseEvent.actor == actor,
     )
-    tx.session.execute(delete(CaseAttachment).where(CaseAttachment.case_id.in_(case_ids)))
+    tx.session.execute(
+        delete(CaseAttachment).where(
+            CaseAttachment.case_id.in_(case_ids), CaseAttachment.created_at.in_(sent_at)
+        )
+    )
     tx.session.execute(
         update(CaseEvent)
-        .where(CaseEvent.case_id.in_(case_ids), CaseEvent.actor == f"resident:{resident.id}")
+        .where(CaseEvent.case_id.in_(case_ids), CaseEvent.actor == actor)
         .values(note="")
     )
     tx.session.execute(
         update(CaseEvent)
         .where(CaseEvent.case_id.in_(case_ids), CaseEvent.kind == "report")
         .values(note="")  # a second report joined to the case: the resident's words
+    )
+    tx.session.execute(
+        update(Case)
+        .where(mine)
+        .values(text="", address="", building="", latitude=None, longitude=None, resident_id=None)
     )
     tx.session.expire_all()
 

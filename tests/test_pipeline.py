@@ -293,6 +293,9 @@ def test_a_claimed_reply_whose_answer_fails_leaves_only_the_apology(
         ("灯还是不亮", ("unsatisfied", False)),
         ("修好了，谢谢", ("satisfied", True)),
         ("电梯修好了吗", ("", None)),
+        ("低保一般多久能批下来", ("", None)),
+        ("一般什么时候来修", ("", None)),
+        ("一般", ("basic", True)),
         ("好评", ("satisfied", True)),
         ("你好", ("", None)),
     ],
@@ -318,6 +321,9 @@ def _chat_notices(deps: Deps) -> dict[str, list[str]]:
         ("3号楼2单元501，我老公喝了酒就打老婆，今天又动手了", True),
         ("3号楼2单元楼道里有人吵架，好像是家暴", True),
         ("3号楼2单元楼道灯坏了，有事打我电话", False),
+        ("3号楼2单元漏水了，有事打老婆电话", False),
+        ("3号楼2单元楼道垃圾没人清，居民只能自己动手打扫", False),
+        ("3号楼2单元门口，有辆遗弃的电动车停了半年", False),
     ],
 )
 def test_a_report_of_domestic_violence_is_sensitive(
@@ -367,11 +373,17 @@ def test_cases_list_prints_every_case_newest_first(
     assert {"number", "status", "category", "grid", "assignee", "created_at"} <= set(rows[0])
     case_view.print_list(deps, status="assigned", as_json=False, limit=3)
     assert len(capsys.readouterr().out.splitlines()) == 3
+    from bot.__main__ import parser
+
+    with pytest.raises(SystemExit):  # PostgreSQL refuses LIMIT -1 where SQLite lists all
+        parser().parse_args(["cases", "list", "--limit", "-1"])
 
 
 def test_a_resident_sees_and_erases_what_is_held_about_them(deps: Deps) -> None:
-    from storage.models import CaseAttachment, Resident
+    from storage.models import CaseAttachment, Resident, Worker
 
+    with deps.store.unit() as tx:  # the grid worker's notice of the report is kept, wordless
+        tx.session.get(Worker, "w01").telegram_id = 1001
     who = "resident-erase"
     send(deps, "我住3号楼2单元501", sender=who)
     send(deps, "订阅普法", sender=who)
@@ -393,7 +405,7 @@ def test_a_resident_sees_and_erases_what_is_held_about_them(deps: Deps) -> None:
             "",
             "",
         )
-        assert resident.subscribe_law is None
+        assert resident.subscribe_law is False  # off: not "never chose" (default opt-in)
         case = tx.session.scalars(select(Case)).one()
         assert (case.text, case.address, case.category, case.status) == (
             "",
@@ -401,13 +413,21 @@ def test_a_resident_sees_and_erases_what_is_held_about_them(deps: Deps) -> None:
             "repair",
             "cancelled",
         )
+        assert case.resident_id is None and case.grid_id == "g1"  # unlinked, still counted
         assert tx.session.scalar(select(func.count()).select_from(CaseAttachment)) == 0
         texts = [m.text for m in tx.session.scalars(select(InboundMessage))]
         assert not any("13712345678" in t or "501" in t for t in texts)
         answers = [m.text for m in tx.session.scalars(select(OutboxMessage))]
-        assert not any("501" in t or "13712345678" in t for t in answers)
+        assert not any("501" in t or "5678" in t or "楼道灯" in t for t in answers), answers
+        notices = tx.session.scalars(
+            select(OutboxMessage).where(OutboxMessage.channel == "telegram")
+        )
+        assert [n.text for n in notices] == [""]  # the worker was told; the words are gone
     again = send(deps, "我的信息", sender=who).text
-    assert "3号楼" not in again and "未登记" in again
+    assert "3号楼" not in again and "未登记" in again and "未订阅" in again
+    assert "没有" in send(deps, "我的工单", sender=who).text or "暂无" in (
+        send(deps, "我的工单", sender=who).text
+    )
 
 
 def test_an_erase_confirmation_expires_and_is_asked_for(deps: Deps) -> None:

@@ -310,7 +310,8 @@ def test_an_anonymous_report_does_not_say_who_wrote_it(stack: Stack) -> None:
 
 
 def test_a_leader_merges_two_reports_of_the_same_thing(stack: Stack) -> None:
-    first = NUMBER.search(stack.resident_says("oFirst", "3号楼门口路灯坏了")).group()
+    stack.resident_says("oFirst", "我住3号楼2单元501")
+    first = NUMBER.search(stack.resident_says("oFirst", "门口路灯坏了，打我13712345678")).group()
     second = NUMBER.search(stack.resident_says("oSecond", "3号楼门口那个路灯不亮了")).group()
     stack.type(W01, f"/merge {second} {first}")  # workers cannot merge
     stack.type(LEADER, f"/merge {second} {first}")
@@ -319,7 +320,12 @@ def test_a_leader_merges_two_reports_of_the_same_thing(stack: Stack) -> None:
     wait_for(lambda: any("合并" in t for t in stack.wechat_api.texts_to("oSecond")), "told")
     assert first in next(t for t in stack.wechat_api.texts_to("oSecond") if "合并" in t)
     assert first in stack.resident_says("oSecond", "我的工单")  # follows the case it joined
-    assert "已并入" in stack.resident_says("oSecond", f"查询 {first}")  # its timeline
+    followed = stack.resident_says("oSecond", f"查询 {first}")
+    assert "已并入" in followed  # its timeline, not the other resident's words or address
+    assert "5678" not in followed and "501" not in followed and "路灯坏了" not in followed
+    assert "路灯坏了" not in stack.resident_says("oSecond", "我的工单")
+    assert "撤销" not in stack.resident_says("oSecond", f"撤销 {first}")  # not theirs to withdraw
+    assert case_of(stack, first).status == "assigned"
     assert "找不到" in stack.resident_says("oThird", f"查询 {first}") or "没有找到" in (
         stack.resident_says("oThird", f"查询 {first}")
     )
@@ -327,6 +333,15 @@ def test_a_leader_merges_two_reports_of_the_same_thing(stack: Stack) -> None:
     wait_for(lambda: any("已办结" in t for t in stack.wechat_api.texts_to("oSecond")), "told")
     assert any("评价" in t for t in stack.wechat_api.texts_to("oFirst"))  # the reporter rates
     assert not any("评价" in t for t in stack.wechat_api.texts_to("oSecond"))
+    third = NUMBER.search(stack.resident_says("oThird2", "3号楼门口路灯又坏了一盏")).group()
+    fourth = NUMBER.search(stack.resident_says("oFourth", "3号楼门口那盏路灯还是黑的")).group()
+    stack.type(LEADER, f"/merge {fourth} {third}")  # then the kept one joins another: no chain
+    wait_for(lambda: case_of(stack, fourth).status == "merged", "the first merge")
+    other = NUMBER.search(stack.resident_says("oFifth", "3号楼门口的灯不亮")).group()
+    stack.type(LEADER, f"/merge {third} {other}")
+    wait_for(lambda: case_of(stack, third).status == "merged", "the second merge")
+    assert case_of(stack, fourth).merged_into_id == case_of(stack, other).id
+    assert other in stack.resident_says("oFourth", "我的工单")
     stack.type(LEADER, f"/merge {first} {second}")  # a resolved case cannot be merged
     wait_for(lambda: any("不能并入" in t for t in stack.telegram.texts(LEADER)), "refused")
 
