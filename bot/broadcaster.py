@@ -43,6 +43,10 @@ class Broadcaster:
     batch: int = 100
     sleep: Callable[[float], None] = time.sleep
     on_sent: Callable[[int], None] = lambda row_id: None  # a hook for fault-injection tests
+    # Whether this process may still deliver (the scheduler's lease): checked before each send,
+    # so a process that lost the lease stops within one message, and the rows it claimed and
+    # did not send go back to pending at the new leader's recovery (sent once, by it).
+    active: Callable[[], bool] = lambda: True
     _next_send: float = field(default=0.0)
 
     def fire(self, broadcast_id: int) -> int | None:
@@ -71,17 +75,22 @@ class Broadcaster:
 
     def deliver_once(self, *, max_messages: int = 1000) -> int:
         """Send what is due, up to max_messages; returns how many were attempted."""
+        now = self.deps.clock()
+        config = self.deps.config
+        quiet = broadcast_rules.quiet_until(now, config.broadcasts.quiet_hours, config.tz) > now
         with self.deps.store.unit() as tx:
             run_ids = [
-                (r.id, r.channel, r.text)
-                for r in broadcasts.active_runs(tx, now=self.deps.clock())
+                (r.id, r.channel, r.text, broadcasts.run_kind(tx, r))
+                for r in broadcasts.active_runs(tx, now=now)
             ]
         attempted = 0
-        for run_id, channel, text in run_ids:
+        for run_id, channel, text, kind in run_ids:
+            if quiet and kind != "urgent":
+                continue  # a run resumed or still going at 21:00 waits for the morning
             if channel == "wechat-mass":
                 attempted += self._mass(run_id, text)
             else:
-                attempted += self._each(run_id, text, max_messages - attempted)
+                attempted += self._each(run_id, text, max_messages - attempted, kind)
             self._finish_if_done(run_id)
             if attempted >= max_messages:
                 break
@@ -96,9 +105,9 @@ class Broadcaster:
             self.sleep(self._next_send - now)
         self._next_send = max(now, self._next_send) + 1.0 / rate
 
-    def _each(self, run_id: int, text: str, budget: int) -> int:
+    def _each(self, run_id: int, text: str, budget: int, kind: str = "") -> int:
         attempted = 0
-        while attempted < budget:
+        while attempted < budget and self.active():
             with self.deps.store.unit() as tx:
                 rows = [
                     (r.id, r.channel, r.recipient_id)
@@ -109,9 +118,27 @@ class Broadcaster:
                         limit=min(self.batch, budget - attempted),
                     )
                 ]
+                # Consent is asked again at sending: a resident who replied 退订, unfollowed
+                # or erased their data since the run was opened gets nothing.
+                gone = broadcasts.withdrawn(
+                    tx,
+                    kind=kind,
+                    recipients=[who for _, channel, who in rows if channel == "wechat"],
+                    default_opt_in=self.deps.config.broadcasts.default_opt_in,
+                )
+                for row_id, channel, who in rows:
+                    if channel == "wechat" and who in gone:
+                        broadcasts.mark(
+                            tx, row_id, status="skipped", now=self.deps.clock(), reason="opted out"
+                        )
+            rows = [r for r in rows if not (r[1] == "wechat" and r[2] in gone)]
             if not rows:
+                if gone:
+                    continue
                 break
             for row_id, channel, recipient in rows:
+                if not self.active():
+                    return attempted
                 self._pace()
                 self._send_one(row_id, Outgoing(LEDGER_CHANNELS[channel], recipient, text))
                 attempted += 1

@@ -65,6 +65,7 @@ class Scheduler:
         self.sync_seconds = sync_seconds
         self.aps: AsyncIOScheduler | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._delivery: asyncio.Task[None] | None = None  # the leader's only
         self._stop = asyncio.Event()
 
     # -- leadership ----------------------------------------------------------------------------
@@ -78,7 +79,11 @@ class Scheduler:
 
     async def _lead(self) -> None:
         while not self._stop.is_set():
-            held = await asyncio.to_thread(self.claim)
+            try:
+                held = await asyncio.to_thread(self.claim)
+            except Exception:  # e.g. the database busy: not knowing is not holding
+                log.exception("scheduler lease: could not renew it")
+                self.leader = held = False
             if held and self.aps is None:
                 log.info("this process now runs the scheduler")
                 self._start_aps()
@@ -115,8 +120,18 @@ class Scheduler:
             id="weekly-report",
             replace_existing=True,
         )
+        aps.add_job(
+            self._as_leader,
+            "cron",
+            args=[jobs.quota_warning],
+            hour=8,
+            minute=0,
+            id="quota-warning",
+            replace_existing=True,
+        )
         if self.broadcaster is not None:
             _broadcaster = self.broadcaster
+            self.broadcaster.active = lambda: self.leader and not self._stop.is_set()
             self.broadcaster.recover()
             aps.add_job(
                 self._sync,
@@ -126,14 +141,19 @@ class Scheduler:
                 replace_existing=True,
                 next_run_time=self.deps.clock(),
             )
-            self._tasks.append(asyncio.create_task(self._deliver()))
+            if self._delivery is None or self._delivery.done():
+                self._delivery = asyncio.create_task(self._deliver())
         aps.start()
         self.aps = aps
 
     def _stop_aps(self) -> None:
+        """Lost the lease: no scheduler and no delivery here (the new leader delivers)."""
         if self.aps is not None and self.aps.running:
             self.aps.shutdown(wait=False)
         self.aps = None
+        if self._delivery is not None:
+            self._delivery.cancel()
+            self._delivery = None
 
     async def _as_leader(self, job: Callable[[Deps], Any]) -> None:
         try:
@@ -206,8 +226,11 @@ class Scheduler:
 
     async def stop(self) -> None:
         self._stop.set()
+        delivery = self._delivery
         self._stop_aps()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(
+            *self._tasks, *([delivery] if delivery else []), return_exceptions=True
+        )
         if self.leader:
             with self.deps.store.unit() as tx:
                 settings.release_lease(tx, LEADER, holder=self.holder)

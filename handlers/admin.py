@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot.messages import Button, Outgoing
 from handlers import broadcast as rules
 from handlers.context import Context, Request
+from knowledge.law import load_items
 
 AWAITING_CONFIRM = "awaiting_broadcast_confirm"
 
@@ -15,11 +16,9 @@ def broadcast_command(req: Request, ctx: Context) -> list[Outgoing]:
     if len(parts) < 3:
         return ctx.reply_key("broadcast.usage")
     kind, audience, text = parts
-    schedule = rules.Schedule(
-        kind=kind, audience=audience, channel="wechat-cs", text=text, run_at=ctx.now
-    )
+    schedule = _schedule(kind, audience, text, ctx)
     try:
-        schedule = rules.validate(ctx, schedule, {})
+        schedule = rules.validate(ctx, schedule, load_items())
     except rules.BroadcastError as exc:
         return ctx.reply_key("broadcast.refused", reason=rules.refusal(ctx, exc))
     ctx.set_state(AWAITING_CONFIRM, {"kind": kind, "audience": schedule.audience, "text": text})
@@ -37,6 +36,17 @@ def broadcast_command(req: Request, ctx: Context) -> list[Outgoing]:
     ]
 
 
+def _schedule(kind: str, audience: str, text: str, ctx: Context) -> rules.Schedule:
+    """A push from chat, now; a law push names its law-education item instead of a text."""
+    if kind == "law":
+        return rules.Schedule(
+            kind=kind, audience=audience, channel="wechat-cs", item_id=text.strip(), run_at=ctx.now
+        )
+    return rules.Schedule(
+        kind=kind, audience=audience, channel="wechat-cs", text=text, run_at=ctx.now
+    )
+
+
 def confirm_broadcast(req: Request, ctx: Context) -> list[Outgoing]:
     """The admin pressed 确认 or 取消 under the preview."""
     assert req.worker is not None
@@ -44,13 +54,7 @@ def confirm_broadcast(req: Request, ctx: Context) -> list[Outgoing]:
     ctx.drop_state()
     if req.argument != "bc:ok" or not draft:
         return ctx.reply_key("broadcast.cancelled")
-    schedule = rules.Schedule(
-        kind=draft["kind"],
-        audience=draft["audience"],
-        channel="wechat-cs",
-        text=draft["text"],
-        run_at=ctx.now,
-    )
+    schedule = _schedule(draft["kind"], draft["audience"], draft["text"], ctx)
     try:
         created = rules.create(ctx, schedule, created_by=f"worker:{req.worker.id}")
     except rules.BroadcastError as exc:

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from apscheduler.triggers.cron import CronTrigger
 
 from handlers.context import Context
-from handlers.limits import is_workday
+from handlers.limits import is_public_holiday
 from knowledge.address import canonical_building
 from knowledge.law import LawItem, load_items
 from storage import broadcasts
@@ -199,6 +199,10 @@ def validate(ctx: Context, schedule: Schedule, items: dict[str, LawItem]) -> Sch
         )
     if bool(schedule.text) == bool(schedule.item_id):
         raise BroadcastError("give either a text or a law item", "content")
+    if schedule.kind == "law" and not schedule.item_id:  # its template quotes an item
+        raise BroadcastError("a law broadcast takes a law item (--item)", "law_item")
+    if schedule.channel == "telegram" and scope not in ("all", "grid"):
+        raise BroadcastError("a telegram broadcast goes to all workers or a grid's", "workers")
     if schedule.item_id and schedule.item_id not in items:
         raise BroadcastError(f"no law item {schedule.item_id!r}", "item", item=schedule.item_id)
     if (schedule.run_at is None) == (not schedule.cron):
@@ -273,7 +277,7 @@ def fire(ctx: Context, broadcast_id: int) -> BroadcastRun | None:
         return None
     if b.run_at is not None:
         b.status = "done"
-    if b.skip_holidays and not is_workday(scheduled.astimezone(tz).date()):
+    if b.skip_holidays and is_public_holiday(scheduled.astimezone(tz).date()):
         return None
     not_before = (
         ctx.now

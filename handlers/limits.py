@@ -53,6 +53,16 @@ def is_workday(day: date) -> bool:
         return day.weekday() < 5 and day not in statutory_holidays(day.year)
 
 
+def is_public_holiday(day: date) -> bool:
+    """A named public holiday (春节, 国庆...), not an ordinary weekend: what `--skip-holidays`
+    skips."""
+    try:
+        _, name = chinese_calendar.get_holiday_detail(day)
+    except NotImplementedError:
+        return day in statutory_holidays(day.year)
+    return name is not None and not chinese_calendar.is_workday(day)
+
+
 @lru_cache(maxsize=16)
 def _without_schedule(year: int) -> None:
     log.warning(

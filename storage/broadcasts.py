@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
+from sqlalchemy import case as sql_case
 from sqlalchemy import func, or_, select, update
 
 from storage.models import (
@@ -104,10 +105,49 @@ def add_recipients(
 
 
 def active_runs(tx: Tx, *, now: datetime) -> list[BroadcastRun]:
-    query = select(BroadcastRun).where(
-        BroadcastRun.status.in_(("pending", "sending")), BroadcastRun.not_before <= now
+    """Runs with something to send, urgent ones first; a cancelled broadcast's runs stop."""
+    query = (
+        select(BroadcastRun)
+        .join(Broadcast, Broadcast.id == BroadcastRun.broadcast_id)
+        .where(
+            BroadcastRun.status.in_(("pending", "sending")),
+            BroadcastRun.not_before <= now,
+            Broadcast.status != "cancelled",
+        )
+        .order_by(sql_case((Broadcast.kind == "urgent", 0), else_=1), BroadcastRun.id)
     )
-    return list(tx.session.scalars(query.order_by(BroadcastRun.id)))
+    return list(tx.session.scalars(query))
+
+
+def run_kind(tx: Tx, run: BroadcastRun) -> str:
+    broadcast = tx.session.get(Broadcast, run.broadcast_id)
+    return broadcast.kind if broadcast is not None else ""
+
+
+def withdrawn(
+    tx: Tx, *, kind: str, recipients: list[str], default_opt_in: bool, channel: str = "wechat"
+) -> set[str]:
+    """Of these recipients, those who since the run was opened unfollowed the account or
+    opted out of this kind (退订): their pending rows are not sent. Urgent ones reach every
+    follower."""
+    if not recipients:
+        return set()
+    query = (
+        select(
+            Identity.external_id,
+            Identity.subscribed,
+            Resident.subscribe_law,
+            Resident.subscribe_notice,
+        )
+        .join(Resident, Resident.id == Identity.resident_id, isouter=True)
+        .where(Identity.channel == channel, Identity.external_id.in_(recipients))
+    )
+    found: dict[str, bool] = {}
+    for external_id, following, law, notice in tx.session.execute(query):
+        choice = {"law": law, "notice": notice}.get(kind)
+        consents = True if kind == "urgent" else (default_opt_in if choice is None else choice)
+        found[external_id] = bool(following) and bool(consents)
+    return {r for r in recipients if not found.get(r, False)}
 
 
 def claim(tx: Tx, run_id: int, *, now: datetime, limit: int) -> list[BroadcastDelivery]:

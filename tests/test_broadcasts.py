@@ -331,3 +331,81 @@ def test_admins_are_warned_ahead_of_an_exceeded_quota(deps: Deps, clock) -> None
     # In Chinese, with the account and the period named: "订阅号每天最多群发1次，从…起…将有2次".
     assert "订阅号每天最多群发1次" in warning.text and "将有2次" in warning.text
     assert "account" not in warning.text and "mass-send" not in warning.text
+
+
+class _Sent:
+    """A Sender that keeps what it was given (the WeChat API is not the point here)."""
+
+    def __init__(self) -> None:
+        self.to: list[tuple[str, str]] = []
+
+    def send(self, message) -> None:  # type: ignore[no-untyped-def]
+        self.to.append((message.recipient_id, message.text))
+
+
+def test_consent_and_cancelling_are_asked_again_when_sending(deps: Deps, clock) -> None:
+    from bot.broadcaster import Broadcaster
+
+    people = _residents(deps, 3)
+    clock.now = local(2026, 12, 1, 22, 0)  # quiet hours: the notice waits for 08:00
+    notice = _create(deps, run_at=clock.now)
+    cancelled = _create(deps, run_at=clock.now, text="取消了的通知")
+    _fire(deps, notice), _fire(deps, cancelled)
+    with deps.store.unit() as tx:  # overnight: one replies 退订通知, one unfollows
+        resident = residents.find_identity(tx, channel="wechat", external_id=people[0]).resident
+        residents.set_subscription(tx, resident, kind="notice", on=False)
+        residents.set_follow(tx, channel="wechat", external_id=people[1], following=False)
+        broadcasts.get(tx, cancelled).status = "cancelled"
+    sent = _Sent()
+    clock.now = local(2026, 12, 2, 8, 0, 30)
+    Broadcaster(deps, {Channel.WECHAT: sent}).deliver_once()
+    assert [who for who, _ in sent.to] == [people[2]] and "明天停水" in sent.to[0][1]
+
+
+def test_quiet_hours_hold_a_run_still_going_and_urgent_goes_first(deps: Deps, clock) -> None:
+    from bot.broadcaster import Broadcaster
+
+    people = _residents(deps, 4)
+    clock.now = local(2026, 12, 1, 20, 59)
+    _fire(deps, _create(deps, run_at=clock.now, text="例行通知"))  # opened before 21:00
+    clock.now = local(2026, 12, 1, 21, 30)  # resumed after a restart, in quiet hours
+    sent = _Sent()
+    assert Broadcaster(deps, {Channel.WECHAT: sent}).deliver_once() == 0
+    _fire(deps, _create(deps, kind="urgent", run_at=clock.now, text="燃气泄漏，请勿开火"))
+    Broadcaster(deps, {Channel.WECHAT: sent}, batch=2).deliver_once(max_messages=2)
+    assert len(sent.to) == 2 and all("燃气" in text for _, text in sent.to)
+    clock.now = local(2026, 12, 2, 8, 0)
+    Broadcaster(deps, {Channel.WECHAT: sent}).deliver_once()
+    assert sorted(who for who, text in sent.to if "例行" in text) == people
+
+
+def test_a_law_push_names_its_item_and_workers_are_reached_by_grid(deps: Deps, clock) -> None:
+    from knowledge.law import load_items
+
+    with deps.store.unit() as tx:
+        ctx = _ctx(deps, tx)
+        with pytest.raises(rules.BroadcastError) as law_text:
+            rules.validate(ctx, rules.Schedule("law", "all", "wechat-cs", text="好好学法"), {})
+        assert law_text.value.key == "law_item"
+        with pytest.raises(rules.BroadcastError) as building:
+            rules.validate(ctx, rules.Schedule("notice", "building:1号楼", "telegram", "x"), {})
+        assert building.value.key == "workers"
+        item = next(iter(load_items()))
+        law = rules.validate(
+            ctx,
+            rules.Schedule("law", "all", "wechat-cs", item_id=item, run_at=clock.now),
+            load_items(),
+        )
+        assert "普法" in rules.render(ctx, law)
+
+
+def test_skipping_holidays_keeps_ordinary_weekends(deps: Deps, clock) -> None:
+    from handlers.limits import is_public_holiday
+
+    assert is_public_holiday(local(2026, 10, 2).date())  # National Day
+    assert not is_public_holiday(local(2026, 6, 6).date())  # an ordinary Saturday
+    assert not is_public_holiday(local(2026, 10, 10).date())  # the make-up Saturday
+    clock.now = local(2026, 6, 1, 8, 0)
+    weekly = _create(deps, cron="0 9 * * 6", skip_holidays=True)
+    clock.now = local(2026, 6, 6, 9, 0, 30)
+    assert _fire(deps, weekly) is not None

@@ -83,3 +83,39 @@ def test_only_one_process_leads(deps: Deps) -> None:
     assert first.claim() is True
     assert second.claim() is False
     assert first.claim() is True  # renewing
+
+
+def test_losing_the_lease_stops_delivery_in_this_process(deps: Deps) -> None:
+    async def main() -> None:
+        scheduler = Scheduler(deps, broadcaster=Broadcaster(deps, {}))
+        assert scheduler.claim() is True
+        scheduler._start_aps()
+        delivery = scheduler._delivery
+        assert delivery is not None and not delivery.done()
+        assert scheduler.broadcaster is not None and scheduler.broadcaster.active()
+        scheduler.leader = False  # the lease went to another process
+        assert not scheduler.broadcaster.active()  # stops before its next message
+        scheduler._stop_aps()
+        await asyncio.sleep(0.05)
+        assert delivery.done() and scheduler._delivery is None
+
+    asyncio.run(main())
+
+
+def test_a_lease_that_cannot_be_renewed_is_not_held(deps: Deps, monkeypatch) -> None:
+    async def main() -> Scheduler:
+        scheduler = Scheduler(deps, broadcaster=Broadcaster(deps, {}))
+
+        def busy() -> bool:
+            raise RuntimeError("database is locked")
+
+        monkeypatch.setattr(scheduler, "claim", busy)
+        scheduler.start()
+        await asyncio.sleep(0.3)
+        lead = scheduler._tasks[0]
+        assert not lead.done()  # the lease loop lives on to try again
+        await scheduler.stop()
+        return scheduler
+
+    scheduler = asyncio.run(main())
+    assert scheduler.leader is False and scheduler.aps is None

@@ -25,6 +25,9 @@ def main() -> int:
             "BOT_WECHAT__API_BASE_URL": api_url,
             "BOT_WECHAT__APP_SECRET": "test-secret",
             "BOT_BROADCASTS__RATE_PER_SECOND": rate,
+            # This process runs on the wall clock, the runs were opened on the test's: quiet
+            # hours were applied then (not_before), and must not hold them again at night.
+            "BOT_BROADCASTS__QUIET_HOURS": "00:00-00:00",
         }
     )
     deps = make_deps(config, migrate=False)
