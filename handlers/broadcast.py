@@ -55,21 +55,42 @@ class Schedule:
     skip_holidays: bool = False
 
 
-DOW_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
+DOW_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 
 
 def _dow(field: str) -> str:
-    """crontab counts weekdays from Sunday = 0; APScheduler from Monday = 0: use names."""
-
-    def name(token: str) -> str:
-        return DOW_NAMES[int(token)] if token.isdigit() and int(token) < 8 else token
-
-    parts = []
+    """crontab's day-of-week field (Sunday = 0 or 7, names, ranges, lists, steps) as the
+    explicit list of day names APScheduler reads (it counts from Monday = 0): "*/2" is Sunday,
+    Tuesday, Thursday and Saturday, as in crontab; "0-6" is every day."""
+    if field == "*":
+        return "*"
+    days: set[int] = set()
     for part in field.split(","):
-        span, slash, step = part.partition("/")
-        ends = span.split("-")
-        parts.append("-".join(name(e) for e in ends) + (slash + step))
-    return ",".join(parts)
+        span, _, step = part.partition("/")
+        stride = int(step) if step else 1
+        if stride < 1:
+            raise ValueError(f"step {step!r}")
+        if span == "*":
+            low, high = 0, 6
+        elif "-" in span:
+            first, last = span.split("-", 1)
+            low, high = _day(first), _day(last)
+        else:
+            low = _day(span)
+            high = 7 if step else low  # "1/2": from Monday on, every other day
+        if low > high:
+            raise ValueError(f"range {span!r}")
+        days.update(day % 7 for day in range(low, high + 1, stride))
+    return ",".join(DOW_NAMES[day] for day in sorted(days))
+
+
+def _day(token: str) -> int:
+    token = token.strip().lower()
+    if token.isdigit() and int(token) <= 7:
+        return int(token)
+    if token[:3] in DOW_NAMES:
+        return DOW_NAMES.index(token[:3])
+    raise ValueError(f"day of week {token!r}")
 
 
 def cron_trigger(cron: str, tz: ZoneInfo) -> CronTrigger:

@@ -409,3 +409,22 @@ def test_skipping_holidays_keeps_ordinary_weekends(deps: Deps, clock) -> None:
     weekly = _create(deps, cron="0 9 * * 6", skip_holidays=True)
     clock.now = local(2026, 6, 6, 9, 0, 30)
     assert _fire(deps, weekly) is not None
+
+
+@pytest.mark.parametrize(
+    "dow,days",
+    [
+        ("*/2", ["Sun", "Tue", "Thu", "Sat"]),  # crontab counts from Sunday = 0
+        ("0-6", ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]),
+        ("1-5", ["Mon", "Tue", "Wed", "Thu", "Fri"]),
+        ("7", ["Sun"]),
+        ("5-7", ["Sun", "Fri", "Sat"]),  # 7 is Sunday too
+    ],
+)
+def test_cron_days_of_the_week_read_as_crontab_does(dow: str, days: list[str]) -> None:
+    schedule = rules.Schedule("notice", "all", "wechat-cs", text="x", cron=f"0 9 * * {dow}")
+    week = rules.fire_times(schedule, TZ, local(2026, 6, 7), local(2026, 6, 14))  # Sun-Sat
+    assert sorted({t.strftime("%a") for t in week}, key=DAYS.index) == days
+
+
+DAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
