@@ -264,10 +264,14 @@ def latest_fire(b: Broadcast, tz: ZoneInfo, now: datetime) -> datetime | None:
     """The scheduled time a firing now belongs to (a late or repeated firing finds the same)."""
     if b.run_at is not None:
         return b.run_at if b.run_at <= now + timedelta(seconds=1) else None
-    times = fire_times(
-        as_schedule(b, tz), tz, now - timedelta(days=35), now + timedelta(seconds=1)
-    )
-    return times[-1] if times else None
+    schedule = as_schedule(b, tz)
+    # The nearest window first: fire_times stops at 1,000 times, which a frequent cron fills
+    # long before now when counted from weeks back.
+    for back in (timedelta(hours=1), timedelta(days=1), timedelta(days=8), timedelta(days=35)):
+        times = fire_times(schedule, tz, now - back, now + timedelta(seconds=1))
+        if times:
+            return times[-1]
+    return None
 
 
 def render(ctx: Context, b: Broadcast | Schedule) -> str:

@@ -428,3 +428,11 @@ def test_cron_days_of_the_week_read_as_crontab_does(dow: str, days: list[str]) -
 
 
 DAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+
+
+def test_a_frequent_cron_fires_for_its_latest_time(deps: Deps, clock) -> None:
+    clock.now = local(2026, 6, 10, 11, 0)
+    every_half_hour = _create(deps, cron="*/30 * * * *")
+    clock.now = local(2026, 6, 10, 12, 0, 5)
+    run = _fire(deps, every_half_hour)
+    assert run is not None and run.scheduled_for == local(2026, 6, 10, 12, 0)
