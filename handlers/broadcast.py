@@ -152,14 +152,20 @@ def quota_problems(
     unit, allowed = QUOTA[ctx.config.wechat.account_type]
     tz = ctx.config.tz
     end = ctx.now + timedelta(days=horizon_days)
-    planned = fire_times(extra, tz, ctx.now, end) if extra is not None else []
-    for other in broadcasts.listing(ctx.tx, include_finished=False):
-        if other.channel == "wechat-mass":
-            planned += fire_times(as_schedule(other, tz), tz, ctx.now, end)
+    quiet = ctx.config.broadcasts.quiet_hours
+    schedules = [extra] if extra is not None else []
+    schedules += [
+        as_schedule(other, tz)
+        for other in broadcasts.listing(ctx.tx, include_finished=False)
+        if other.channel == "wechat-mass"
+    ]
     per_period: dict[datetime, int] = {}
-    for at in planned:
-        key = _period_start(at, unit, tz)
-        per_period[key] = per_period.get(key, 0) + 1
+    for schedule in schedules:
+        for at in fire_times(schedule, tz, ctx.now, end):
+            # WeChat counts a mass send on the day it goes out: after quiet hours, if held.
+            sends = at if schedule.kind == "urgent" else quiet_until(at, quiet, tz)
+            key = _period_start(sends, unit, tz)
+            per_period[key] = per_period.get(key, 0) + 1
     problems = []
     for key, count in sorted(per_period.items()):
         already = broadcasts.mass_sends_since(ctx.tx, since=key) if key <= ctx.now else 0
@@ -189,10 +195,11 @@ def check_quota(ctx: Context, schedule: Schedule) -> None:
         raise problems[0]
 
 
-def over_quota_now(ctx: Context, scheduled: datetime) -> bool:
-    """At firing time: would one more mass send exceed this period's quota?"""
+def over_quota_now(ctx: Context, sends_at: datetime) -> bool:
+    """At firing time: would this mass send (going out at `sends_at`) exceed its period's
+    quota?"""
     unit, allowed = QUOTA[ctx.config.wechat.account_type]
-    start = _period_start(scheduled, unit, ctx.config.tz)
+    start = _period_start(sends_at, unit, ctx.config.tz)
     return broadcasts.mass_sends_since(ctx.tx, since=start) > allowed
 
 
@@ -314,7 +321,7 @@ def fire(ctx: Context, broadcast_id: int) -> BroadcastRun | None:
     )
     if created:
         rows = recipients(ctx, b)
-        if b.channel == "wechat-mass" and over_quota_now(ctx, scheduled):
+        if b.channel == "wechat-mass" and over_quota_now(ctx, not_before):
             rows = [("wechat", who, "skipped", "mass-send quota used up") for _, who, _, _ in rows]
         broadcasts.add_recipients(ctx.tx, run, rows, now=not_before)
     return run

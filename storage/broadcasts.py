@@ -212,8 +212,9 @@ def counts(tx: Tx, run_id: int) -> dict[str, int]:
 
 
 def mass_sends_since(tx: Tx, *, since: datetime) -> int:
+    """Mass sends going out from `since` on (a run held by quiet hours counts when it sends)."""
     query = select(func.count()).where(
-        BroadcastRun.channel == "wechat-mass", BroadcastRun.scheduled_for >= since
+        BroadcastRun.channel == "wechat-mass", BroadcastRun.not_before >= since
     )
     return int(tx.session.scalar(query) or 0)
 

@@ -436,3 +436,14 @@ def test_a_frequent_cron_fires_for_its_latest_time(deps: Deps, clock) -> None:
     clock.now = local(2026, 6, 10, 12, 0, 5)
     run = _fire(deps, every_half_hour)
     assert run is not None and run.scheduled_for == local(2026, 6, 10, 12, 0)
+
+
+def test_a_mass_send_held_overnight_counts_on_the_day_it_goes_out(deps: Deps, clock) -> None:
+    """A subscription account sends one mass message a day: 22:00 held to 08:00 is the next
+    day's, so a second one planned for 10:00 that day is refused."""
+    clock.now = local(2026, 6, 1, 12, 0)
+    _create(deps, channel="wechat-mass", run_at=local(2026, 6, 1, 22, 0))
+    with pytest.raises(rules.BroadcastError) as refused:
+        _create(deps, channel="wechat-mass", run_at=local(2026, 6, 2, 10, 0))
+    assert refused.value.key == "quota" and refused.value.fields["start"] == "2026-06-02"
+    _create(deps, channel="wechat-mass", run_at=local(2026, 6, 1, 20, 0))  # goes out on the 1st
