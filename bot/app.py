@@ -38,7 +38,10 @@ def default_senders(deps: Deps) -> dict[Channel, Sender]:
             client,
             deps.store,
             deps.config.wechat.cs_window_hours,
-            templates={"case_update": deps.config.wechat.template_id_case_update},
+            templates={
+                "case_update": deps.config.wechat.template_id_case_update,
+                "urgent": deps.config.wechat.template_id_urgent,
+            },
             clock=deps.clock,
         )
     return senders

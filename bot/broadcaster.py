@@ -136,15 +136,21 @@ class Broadcaster:
                 if gone:
                     continue
                 break
+            urgent = kind == "urgent"
             for row_id, channel, recipient in rows:
                 if not self.active():
                     return attempted
                 self._pace()
-                self._send_one(row_id, Outgoing(LEDGER_CHANNELS[channel], recipient, text))
+                message = Outgoing(
+                    LEDGER_CHANNELS[channel], recipient, text, template="urgent" if urgent else ""
+                )
+                self._send_one(row_id, message, hold_over=urgent)
                 attempted += 1
         return attempted
 
-    def _send_one(self, row_id: int, message: Outgoing) -> None:
+    def _send_one(self, row_id: int, message: Outgoing, *, hold_over: bool = False) -> None:
+        """Send one ledger row. With `hold_over` (urgent pushes), a resident outside WeChat's
+        48-hour window (and no urgent template configured) gets it with their next message."""
         sender = self.senders.get(message.channel)
         status, reason = "sent", ""
         try:
@@ -153,6 +159,10 @@ class Broadcaster:
             sender.send(message)
         except Hold as exc:
             status, reason = "skipped", str(exc)
+            if hold_over and sender is not None:
+                with self.deps.store.unit() as tx:
+                    delivery.queue(tx, message, status=outbox.HELD, now=self.deps.clock())
+                reason = f"held for the next message ({exc})"
         except Exception as exc:
             with self.deps.store.unit() as tx:
                 broadcasts.retry_later(

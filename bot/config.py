@@ -55,6 +55,7 @@ class WeChat:
     max_clock_skew_seconds: int = 300
     cs_window_hours: int = 48
     template_id_case_update: str = ""
+    template_id_urgent: str = ""  # urgent broadcasts outside the window (else: held)
 
 
 @dataclass(frozen=True)

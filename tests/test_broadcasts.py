@@ -447,3 +447,28 @@ def test_a_mass_send_held_overnight_counts_on_the_day_it_goes_out(deps: Deps, cl
         _create(deps, channel="wechat-mass", run_at=local(2026, 6, 2, 10, 0))
     assert refused.value.key == "quota" and refused.value.fields["start"] == "2026-06-02"
     _create(deps, channel="wechat-mass", run_at=local(2026, 6, 1, 20, 0))  # goes out on the 1st
+
+
+def test_an_urgent_push_outside_the_window_waits_for_the_next_message(
+    deps: Deps, api, clock
+) -> None:
+    from tests.dialog import send
+
+    server_api, url = api
+    d = _wechat_deps(deps, url)
+    people = _residents(d, 2)
+    with d.store.unit() as tx:
+        away = tx.session.scalar(
+            select(Resident).join(Identity).where(Identity.external_id == people[0])
+        )
+        away.last_inbound_at = clock.now - timedelta(hours=72)  # outside the 48-hour window
+    sender = wechat.CustomerServiceSender(
+        wechat.Client(d.config, d.store), d.store, 48, clock=d.clock
+    )
+    run = _fire(d, _create(d, kind="urgent", run_at=clock.now, text="今晚停气，请关好阀门"))
+    Broadcaster(d, {Channel.WECHAT: sender}).deliver_once()
+    assert [m["touser"] for m in server_api.sent] == [people[1]]  # the other one is held
+    with d.store.unit() as tx:
+        assert broadcasts.counts(tx, run.id) == {"sent": 1, "skipped": 1}
+    reply = send(d, "你好", sender=people[0], channel=Channel.WECHAT).text
+    assert "今晚停气" in reply  # given with the answer to their next message
