@@ -8,6 +8,7 @@ mid-send by a crash go out again: at least once beats never for a notice. Mass s
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -137,15 +138,29 @@ class Broadcaster:
                     continue
                 break
             urgent = kind == "urgent"
-            for row_id, channel, recipient in rows:
-                if not self.active():
-                    return attempted
-                self._pace()
-                message = Outgoing(
-                    LEDGER_CHANNELS[channel], recipient, text, template="urgent" if urgent else ""
-                )
-                self._send_one(row_id, message, hold_over=urgent)
-                attempted += 1
+            done = 0
+            try:
+                for row_id, channel, recipient in rows:
+                    if not self.active():
+                        return attempted
+                    self._pace()
+                    message = Outgoing(
+                        LEDGER_CHANNELS[channel],
+                        recipient,
+                        text,
+                        template="urgent" if urgent else "",
+                    )
+                    self._send_one(row_id, message, hold_over=urgent)
+                    done += 1
+                    attempted += 1
+            finally:
+                # Rows claimed and not reached (stopped, or a database error): back to pending
+                # now, not at the next leader's start. The row being sent when it failed is
+                # released too: at least once beats never.
+                left = [row_id for row_id, _, _ in rows[done:]]
+                if left:
+                    with contextlib.suppress(Exception), self.deps.store.unit() as tx:
+                        broadcasts.release(tx, left)
         return attempted
 
     def _send_one(self, row_id: int, message: Outgoing, *, hold_over: bool = False) -> None:

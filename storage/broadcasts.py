@@ -171,6 +171,15 @@ def claim(tx: Tx, run_id: int, *, now: datetime, limit: int) -> list[BroadcastDe
     return rows
 
 
+def release(tx: Tx, delivery_ids: list[int]) -> None:
+    """Claimed rows that were not sent go back to pending."""
+    tx.session.execute(
+        update(BroadcastDelivery)
+        .where(BroadcastDelivery.id.in_(delivery_ids), BroadcastDelivery.status == "sending")
+        .values(status="pending")
+    )
+
+
 def recover_sending(tx: Tx, run_id: int) -> int:
     """After a crash: rows caught mid-send go out again (at least once beats never)."""
     result = tx.session.execute(

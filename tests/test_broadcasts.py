@@ -472,3 +472,28 @@ def test_an_urgent_push_outside_the_window_waits_for_the_next_message(
         assert broadcasts.counts(tx, run.id) == {"sent": 1, "skipped": 1}
     reply = send(d, "你好", sender=people[0], channel=Channel.WECHAT).text
     assert "今晚停气" in reply  # given with the answer to their next message
+
+
+def test_rows_claimed_and_not_sent_go_back_at_once(deps: Deps, clock, monkeypatch) -> None:
+    clock.now = local(2026, 12, 1, 10, 0)
+    people = _residents(deps, 5)
+    run = _fire(deps, _create(deps, run_at=clock.now))
+    sent = _Sent()
+    original = broadcasts.mark
+    calls = []
+
+    def failing_mark(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("disk I/O error")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(broadcasts, "mark", failing_mark)
+    with pytest.raises(RuntimeError):
+        Broadcaster(deps, {Channel.WECHAT: sent}).deliver_once()
+    with deps.store.unit() as tx:
+        counts = broadcasts.counts(tx, run.id)
+    assert counts.get("sending", 0) == 0 and counts == {"sent": 1, "pending": 4}
+    monkeypatch.undo()
+    Broadcaster(deps, {Channel.WECHAT: sent}).deliver_once()
+    assert sorted({who for who, _ in sent.to}) == people
