@@ -332,8 +332,8 @@ def _apply_state(ctx: Context, before: str, channel: str, sender: str) -> None:
         inbound.clear_state(ctx.tx, channel=channel, sender_id=sender)
     elif ctx.new_state is not None:
         state, data = ctx.new_state
-        if before in DRAFT_STATES and state not in DRAFT_STATES and state != AWAITING_ERASE:
-            return  # (asking to erase one's data drops a report being filled in)
+        if before in DRAFT_STATES and state not in DRAFT_STATES and not ctx.over_draft:
+            return
         inbound.set_state(
             ctx.tx, channel=channel, sender_id=sender, state=state, data=data, now=ctx.now
         )

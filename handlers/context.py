@@ -38,6 +38,7 @@ class Context:
     request: Request | None = None
     new_state: tuple[str, dict[str, Any]] | None = None  # set by handlers; None keeps it
     clear_state: bool = False
+    over_draft: bool = False
 
     # -- words ------------------------------------------------------------------------------
     def say(self, key: str, **fields: object) -> str:
@@ -92,9 +93,12 @@ class Context:
     def reply_key(self, key: str, **fields: object) -> list[Outgoing]:
         return [self.reply(self.say(key, **fields))]
 
-    def set_state(self, state: str, data: dict[str, Any]) -> None:
+    def set_state(self, state: str, data: dict[str, Any], *, over_draft: bool = False) -> None:
+        """The conversation's next state. A report being filled in survives a side question's
+        state unless `over_draft` (the resident asked for something that ends it)."""
         self.new_state = (state, data)
         self.clear_state = False
+        self.over_draft = over_draft
 
     def drop_state(self) -> None:
         self.new_state = None

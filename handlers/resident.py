@@ -132,7 +132,8 @@ def erase_request(req: Request, ctx: Context) -> list[Outgoing]:
     if held.open_cases:
         numbers = ctx.word("words", "list_separator").join(held.open_cases)
         return ctx.reply_key("resident.erase_open_cases", numbers=numbers)
-    ctx.set_state(AWAITING_ERASE, {"asked_at": ctx.now.isoformat()})
+    # Asking to erase one's data ends a report being filled in.
+    ctx.set_state(AWAITING_ERASE, {"asked_at": ctx.now.isoformat()}, over_draft=True)
     return ctx.reply_key("resident.erase_ask", minutes=ERASE_CONFIRM_MINUTES)
 
 

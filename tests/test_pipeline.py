@@ -437,3 +437,11 @@ def test_an_erase_confirmation_expires_and_is_asked_for(deps: Deps) -> None:
     deps.clock.advance(minutes=11)
     assert "过期" in send(deps, "确认删除", sender=who).text
     assert "3号楼2单元501" in send(deps, "我的信息", sender=who).text
+
+
+def test_asking_to_erase_ends_a_report_being_filled_in(deps: Deps) -> None:
+    who = "resident-drafting"
+    assert "具体位置" in send(deps, "路灯坏了", sender=who).text  # asks where: a draft is open
+    assert "确认删除" in send(deps, "删除我的信息", sender=who).text
+    assert "已删除" in send(deps, "确认删除", sender=who).text  # not read as the address
+    assert count(deps, Case) == 0
