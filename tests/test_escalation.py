@@ -137,6 +137,20 @@ def test_accepting_stops_the_accept_alarms_and_starts_resolve_limits(deps: Deps,
     assert not _notices(deps, 2001) or not any("超过" in t for t in _notices(deps, 2001))
 
 
+def _accept_and_resolve(deps: Deps, note: str) -> str:
+    """w01 accepts and resolves the one case there is, now; its number."""
+    from handlers import workflow
+    from handlers.context import Context
+
+    with deps.store.unit() as tx:
+        ctx = Context(tx=tx, kb=deps.knowledge.current, config=deps.config, now=deps.clock())
+        case = tx.session.scalars(select(Case)).one()
+        worker = tx.session.get(Worker, "w01")
+        workflow.accept(ctx, case, worker)
+        workflow.resolve(ctx, case, worker, note)
+        return case.number
+
+
 def test_a_reopened_case_gets_its_whole_resolve_limit_again(deps: Deps, clock) -> None:
     from handlers import workflow
     from handlers.context import Context
@@ -144,12 +158,7 @@ def test_a_reopened_case_gets_its_whole_resolve_limit_again(deps: Deps, clock) -
     _telegram(deps)
     clock.now = local(2026, 11, 2, 9, 0)
     send(deps, "3号楼电梯坏了", sender="oAgain")
-    with deps.store.unit() as tx:
-        ctx = Context(tx=tx, kb=deps.knowledge.current, config=deps.config, now=clock.now)
-        case = tx.session.scalars(select(Case)).one()
-        worker = tx.session.get(Worker, "w01")
-        workflow.accept(ctx, case, worker)
-        workflow.resolve(ctx, case, worker, "已报修")
+    _accept_and_resolve(deps, "已报修")
     clock.now = local(2026, 11, 16, 10, 0)  # two weeks later the resident says: not solved
     send(deps, "不满意，电梯还是坏的", sender="oAgain")
     with deps.store.unit() as tx:
@@ -206,17 +215,8 @@ def test_urgent_cases_run_around_the_clock(deps: Deps, clock) -> None:
 
 
 def test_silence_after_resolution_closes_the_case(deps: Deps, clock) -> None:
-    from handlers import workflow
-    from handlers.context import Context
-
     send(deps, "3号楼电梯坏了", sender="oQuiet")
-    with deps.store.unit() as tx:
-        ctx = Context(tx=tx, kb=deps.knowledge.current, config=deps.config, now=clock.now)
-        case = tx.session.scalars(select(Case)).one()
-        worker = tx.session.get(Worker, "w01")
-        workflow.accept(ctx, case, worker)
-        workflow.resolve(ctx, case, worker, "修好了")
-        number = case.number
+    number = _accept_and_resolve(deps, "修好了")
     clock.advance(days=deps.config.cases.auto_close_days, hours=1)
     jobs.sweep(deps)
     with deps.store.unit() as tx:
