@@ -80,16 +80,21 @@ class Broadcaster:
         config = self.deps.config
         quiet = broadcast_rules.quiet_until(now, config.broadcasts.quiet_hours, config.tz) > now
         with self.deps.store.unit() as tx:
+            stopped = broadcasts.cancelled_runs(tx)
+            for run_id in stopped:  # cancelled: the rest is skipped, and the admins told
+                broadcasts.skip_pending(tx, run_id, reason="cancelled")
             run_ids = [
                 (r.id, r.channel, r.text, broadcasts.run_kind(tx, r))
                 for r in broadcasts.active_runs(tx, now=now)
             ]
+        for run_id in stopped:
+            self._finish_if_done(run_id)
         attempted = 0
         for run_id, channel, text, kind in run_ids:
             if quiet and kind != "urgent":
                 continue  # a run resumed or still going at 21:00 waits for the morning
             if channel == "wechat-mass":
-                attempted += self._mass(run_id, text)
+                attempted += self._mass(run_id, text, kind)
             else:
                 attempted += self._each(run_id, text, max_messages - attempted, kind)
             self._finish_if_done(run_id)
@@ -188,10 +193,19 @@ class Broadcaster:
             broadcasts.mark(tx, row_id, status=status, now=self.deps.clock(), reason=reason)
         self.on_sent(row_id)
 
-    def _mass(self, run_id: int, text: str) -> int:
+    def _mass(self, run_id: int, text: str, kind: str = "") -> int:
         with self.deps.store.unit() as tx:
             rows = broadcasts.claim(tx, run_id, now=self.deps.clock(), limit=1_000_000)
-            claimed = [(r.id, r.recipient_id) for r in rows]
+            gone = broadcasts.withdrawn(
+                tx,
+                kind=kind,
+                recipients=[r.recipient_id for r in rows],
+                default_opt_in=self.deps.config.broadcasts.default_opt_in,
+            )
+            for row in rows:
+                if row.recipient_id in gone:  # consent asked again at sending, as for each
+                    row.status, row.reason = "skipped", "opted out"
+            claimed = [(r.id, r.recipient_id) for r in rows if r.recipient_id not in gone]
         if not claimed:
             return 0
         try:

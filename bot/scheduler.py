@@ -66,6 +66,7 @@ class Scheduler:
         self.aps: AsyncIOScheduler | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._delivery: asyncio.Task[None] | None = None  # the leader's only
+        self._term = 0  # one more each time this process starts leading
         self._stop = asyncio.Event()
 
     # -- leadership ----------------------------------------------------------------------------
@@ -131,7 +132,13 @@ class Scheduler:
         )
         if self.broadcaster is not None:
             _broadcaster = self.broadcaster
-            self.broadcaster.active = lambda: self.leader and not self._stop.is_set()
+            # A delivery thread of an earlier term (the lease was lost, then won back while it
+            # was still sending) stops at its next message: only this term's may send.
+            self._term += 1
+            term = self._term
+            self.broadcaster.active = lambda: (
+                self.leader and self._term == term and not self._stop.is_set()
+            )
             self.broadcaster.recover()
             aps.add_job(
                 self._sync,
@@ -151,6 +158,7 @@ class Scheduler:
         if self.aps is not None and self.aps.running:
             self.aps.shutdown(wait=False)
         self.aps = None
+        self._term += 1  # a delivery thread still sending stops at its next message
         if self._delivery is not None:
             self._delivery.cancel()
             self._delivery = None
@@ -225,12 +233,11 @@ class Scheduler:
         self._tasks.append(asyncio.create_task(self._lead()))
 
     async def stop(self) -> None:
-        self._stop.set()
-        delivery = self._delivery
+        self._stop.set()  # the delivery thread stops at its next message: wait for it
+        if self._delivery is not None:
+            await asyncio.gather(self._delivery, return_exceptions=True)
         self._stop_aps()
-        await asyncio.gather(
-            *self._tasks, *([delivery] if delivery else []), return_exceptions=True
-        )
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         if self.leader:
             with self.deps.store.unit() as tx:
                 settings.release_lease(tx, LEADER, holder=self.holder)

@@ -88,8 +88,8 @@ def _day(token: str) -> int:
     token = token.strip().lower()
     if token.isdigit() and int(token) <= 7:
         return int(token)
-    if token[:3] in DOW_NAMES:
-        return DOW_NAMES.index(token[:3])
+    if token in DOW_NAMES:
+        return DOW_NAMES.index(token)
     raise ValueError(f"day of week {token!r}")
 
 
@@ -139,6 +139,13 @@ def fire_times(schedule: Schedule, tz: ZoneInfo, start: datetime, end: datetime)
     return found
 
 
+def _period_end(start: datetime, unit: str) -> datetime:
+    if unit == "day":
+        return start + timedelta(days=1)
+    following = (start.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return following
+
+
 def _period_start(at: datetime, unit: str, tz: ZoneInfo) -> datetime:
     local = at.astimezone(tz)
     first = local.date() if unit == "day" else date(local.year, local.month, 1)
@@ -168,7 +175,7 @@ def quota_problems(
             per_period[key] = per_period.get(key, 0) + 1
     problems = []
     for key, count in sorted(per_period.items()):
-        already = broadcasts.mass_sends_since(ctx.tx, since=key) if key <= ctx.now else 0
+        already = broadcasts.mass_sends_since(ctx.tx, since=key, until=_period_end(key, unit))
         if count + already > allowed:
             account = ctx.config.wechat.account_type
             problems.append(
@@ -200,7 +207,8 @@ def over_quota_now(ctx: Context, sends_at: datetime) -> bool:
     quota?"""
     unit, allowed = QUOTA[ctx.config.wechat.account_type]
     start = _period_start(sends_at, unit, ctx.config.tz)
-    return broadcasts.mass_sends_since(ctx.tx, since=start) > allowed
+    already = broadcasts.mass_sends_since(ctx.tx, since=start, until=_period_end(start, unit))
+    return already > allowed
 
 
 def as_schedule(b: Broadcast, tz: ZoneInfo) -> Schedule:

@@ -119,6 +119,24 @@ def active_runs(tx: Tx, *, now: datetime) -> list[BroadcastRun]:
     return list(tx.session.scalars(query))
 
 
+def cancelled_runs(tx: Tx) -> list[int]:
+    """Unfinished runs of cancelled broadcasts: what they did not send is skipped."""
+    query = (
+        select(BroadcastRun.id)
+        .join(Broadcast, Broadcast.id == BroadcastRun.broadcast_id)
+        .where(BroadcastRun.status.in_(("pending", "sending")), Broadcast.status == "cancelled")
+    )
+    return list(tx.session.scalars(query))
+
+
+def skip_pending(tx: Tx, run_id: int, *, reason: str) -> None:
+    tx.session.execute(
+        update(BroadcastDelivery)
+        .where(BroadcastDelivery.run_id == run_id, BroadcastDelivery.status == "pending")
+        .values(status="skipped", reason=reason)
+    )
+
+
 def run_kind(tx: Tx, run: BroadcastRun) -> str:
     broadcast = tx.session.get(Broadcast, run.broadcast_id)
     return broadcast.kind if broadcast is not None else ""
@@ -220,10 +238,12 @@ def counts(tx: Tx, run_id: int) -> dict[str, int]:
     return {status: int(n) for status, n in tx.session.execute(query)}
 
 
-def mass_sends_since(tx: Tx, *, since: datetime) -> int:
-    """Mass sends going out from `since` on (a run held by quiet hours counts when it sends)."""
+def mass_sends_since(tx: Tx, *, since: datetime, until: datetime) -> int:
+    """Mass sends going out in [since, until) (a run held by quiet hours counts when it sends)."""
     query = select(func.count()).where(
-        BroadcastRun.channel == "wechat-mass", BroadcastRun.not_before >= since
+        BroadcastRun.channel == "wechat-mass",
+        BroadcastRun.not_before >= since,
+        BroadcastRun.not_before < until,
     )
     return int(tx.session.scalar(query) or 0)
 

@@ -497,3 +497,49 @@ def test_rows_claimed_and_not_sent_go_back_at_once(deps: Deps, clock, monkeypatc
     monkeypatch.undo()
     Broadcaster(deps, {Channel.WECHAT: sent}).deliver_once()
     assert sorted({who for who, _ in sent.to}) == people
+
+
+def test_a_mass_send_asks_consent_again_and_a_cancelled_run_is_closed(deps: Deps, clock) -> None:
+    class Mass:
+        def __init__(self) -> None:
+            self.to: list[list[str]] = []
+
+        def send_mass(self, *, run_id: int, openids: list[str], text: str) -> str:
+            self.to.append(openids)
+            return "m1"
+
+    people = _residents(deps, 3)
+    clock.now = local(2026, 6, 1, 22, 0)  # held to the morning
+    mass_run = _fire(deps, _create(deps, channel="wechat-mass", run_at=clock.now))
+    cancelled = _create(deps, run_at=clock.now, text="作废的通知")
+    cancelled_run = _fire(deps, cancelled)
+    with deps.store.unit() as tx:
+        resident = residents.find_identity(tx, channel="wechat", external_id=people[0]).resident
+        residents.set_subscription(tx, resident, kind="notice", on=False)
+        broadcasts.get(tx, cancelled).status = "cancelled"
+    mass = Mass()
+    clock.now = local(2026, 6, 2, 8, 0, 30)
+    Broadcaster(deps, {Channel.WECHAT: _Sent()}, mass=mass).deliver_once()
+    assert mass.to == [people[1:]]
+    with deps.store.unit() as tx:
+        assert broadcasts.counts(tx, mass_run.id) == {"sent": 2, "skipped": 1}
+        closed = tx.session.get(BroadcastRun, cancelled_run.id)
+        assert closed.status == "done"  # closed (and reported), not left sending
+        assert broadcasts.counts(tx, cancelled_run.id) == {"skipped": 3}
+
+
+def test_the_quota_counts_each_period_on_its_own(deps: Deps, clock) -> None:
+    """A notice fired at 21:30 is held to 08:00 the next day: it is that day's mass send, so an
+    urgent one at 22:00 (not held) is the only one on the first day and is accepted."""
+    clock.now = local(2026, 6, 1, 21, 30)
+    run = _fire(deps, _create(deps, channel="wechat-mass", run_at=clock.now))
+    assert run is not None and run.not_before == local(2026, 6, 2, 8, 0)
+    _create(deps, channel="wechat-mass", kind="urgent", run_at=local(2026, 6, 1, 22, 0))
+    with pytest.raises(rules.BroadcastError):  # but the 2nd has had its one
+        _create(deps, channel="wechat-mass", run_at=local(2026, 6, 2, 10, 0))
+
+
+def test_a_quartz_style_day_of_week_is_refused() -> None:
+    for cron in ("0 9 * * mon#1", "0 9 * * monkey"):
+        with pytest.raises(rules.BroadcastError):
+            rules.cron_trigger(cron, TZ)

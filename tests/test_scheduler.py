@@ -119,3 +119,20 @@ def test_a_lease_that_cannot_be_renewed_is_not_held(deps: Deps, monkeypatch) -> 
 
     scheduler = asyncio.run(main())
     assert scheduler.leader is False and scheduler.aps is None
+
+
+def test_a_delivery_thread_of_an_earlier_term_stays_stopped(deps: Deps) -> None:
+    async def main() -> None:
+        scheduler = Scheduler(deps, broadcaster=Broadcaster(deps, {}))
+        assert scheduler.claim() is True
+        scheduler._start_aps()
+        assert scheduler.broadcaster is not None
+        first_term = scheduler.broadcaster.active
+        scheduler._stop_aps()  # the lease was lost ...
+        scheduler._start_aps()  # ... and won back while the old thread was still sending
+        assert not first_term()  # the old thread stops at its next message
+        assert scheduler.broadcaster.active()
+        await scheduler.stop()
+        assert not scheduler.broadcaster.active()
+
+    asyncio.run(main())
