@@ -74,17 +74,23 @@ def load(
         classifier=classifier,
         faq=faq,
         replies=Replies.load(root / "replies.toml"),
-        sensitive_words=load_sensitive_words(root / "sensitive.toml"),
-        anonymous_words=load_sensitive_words(root / "sensitive.toml", key="anonymous"),
+        **load_sensitive_words(root / "sensitive.toml"),
     )
 
 
-def load_sensitive_words(path: Path, *, key: str = "words") -> tuple[str, ...]:
-    if not path.exists():
-        return ()
-    with path.open("rb") as handle:
-        words = tomllib.load(handle).get(key, [])
-    return tuple(sorted({normalize(str(w)) for w in words if str(w).strip()}))
+def load_sensitive_words(path: Path) -> dict[str, tuple[str, ...]]:
+    """sensitive.toml, read once: the words that make a report sensitive, and anonymous."""
+    data: dict[str, object] = {}
+    if path.exists():
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+
+    def words(key: str) -> tuple[str, ...]:
+        found = data.get(key, [])
+        listed = found if isinstance(found, list) else []
+        return tuple(sorted({normalize(str(w)) for w in listed if str(w).strip()}))
+
+    return {"sensitive_words": words("words"), "anonymous_words": words("anonymous")}
 
 
 def fingerprint(root: Path = HERE) -> tuple[tuple[str, float], ...]:
