@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot.config import load_config  # noqa: E402
+from handlers.faq import OFFER_SHARE  # noqa: E402
 from knowledge.base import load  # noqa: E402
 from knowledge.evaluate import part  # noqa: E402
 from knowledge.faq import FaqEntry, FaqIndex, load_entries, load_matching, load_synonyms  # noqa: E402
@@ -51,7 +52,8 @@ def read_queries(path: Path) -> list[tuple[str, str]]:
 def accuracy(index: FaqIndex, rows: Sequence[tuple[str, str]]) -> dict[str, object]:
     inside = [(q, g) for q, g in rows if g]
     outside = [q for q, g in rows if not g]
-    right = wrong = missed = 0
+    right = wrong = missed = offered = 0
+    floor = index.threshold * OFFER_SHARE  # "您是不是想问：X？", answered on a yes
     misses = []
     for question, gold in inside:
         match = index.best_match(question)
@@ -60,12 +62,15 @@ def accuracy(index: FaqIndex, rows: Sequence[tuple[str, str]]) -> dict[str, obje
             continue
         if match.faq_id is None:
             missed += 1
+            offered += match.best_id == gold and match.score >= floor
         else:
             wrong += 1
         misses.append(f"  {gold:<27} got {match.faq_id or '-':<27} {match.score:.2f} {question}")
     answered = []
+    asked_back = 0
     for question in outside:
         match = index.best_match(question)
+        asked_back += match.faq_id is None and match.best_id is not None and match.score >= floor
         if match.faq_id is not None:
             answered.append(
                 f"  {'(out of scope)':<27} got {match.faq_id:<27} {match.score:.2f} {question}"
@@ -77,6 +82,8 @@ def accuracy(index: FaqIndex, rows: Sequence[tuple[str, str]]) -> dict[str, obje
         "unanswered": missed / max(len(inside), 1),
         "out_of_scope": len(outside),
         "oos_wrong": len(answered) / max(len(outside), 1),
+        "offered_right": offered / max(len(inside), 1),
+        "oos_offered": asked_back / max(len(outside), 1),
         "misses": misses + answered,
     }
 
@@ -132,6 +139,16 @@ def report_accuracy(index: FaqIndex, show: str | None) -> dict[str, dict[str, ob
             f"{name:<8} {r['in_scope']:>8} {r['top1']:>6.3f} {r['wrong_id']:>8.3f} "
             f"{r['unanswered']:>9.3f} {r['out_of_scope']:>4} {r['oos_wrong']:>9.1%}   "
             f"{len(copies):>6} {rest['top1']:>6.3f} {rest['oos_wrong']:>9.1%}"
+        )
+    print(
+        f"unanswered, the right entry offered ('您是不是想问', a yes answers it; score >= "
+        f"{OFFER_SHARE} x threshold):"
+    )
+    for name, r in results.items():
+        print(
+            f"  {name:<8} offered right {r['offered_right']:.3f}, answered or offered right "
+            f"{r['top1'] + r['offered_right']:.3f}; out of scope offered an entry "  # type: ignore[operator]
+            f"{r['oos_offered']:.1%}"
         )
     if not HOLDOUT.exists():
         print(f"holdout: {HOLDOUT.relative_to(ROOT)} is not there yet: not measured")

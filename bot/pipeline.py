@@ -15,7 +15,7 @@ from bot.messages import Channel, Incoming, Kind, Outgoing, Role
 from handlers import route
 from handlers.cases import parse_rating
 from handlers.context import Context, Request
-from handlers.faq import LAST_FAQ
+from handlers.faq import FAQ_OFFER, LAST_FAQ, NO_WORDS, YES_WORDS
 from handlers.report import AWAITING_ADDRESS, AWAITING_DESCRIPTION, DRAFT_STATES
 from handlers.resident import (
     AWAITING_ERASE,
@@ -222,6 +222,10 @@ def decide(
     bare = text.rstrip("。.!！?？ ")
     if bare in DETAIL_WORDS and state == LAST_FAQ:
         return "detail", text, None
+    if state == FAQ_OFFER and bare in YES_WORDS:
+        return "faq_offer_taken", text, None
+    if state == FAQ_OFFER and bare in NO_WORDS:
+        return "faq_offer_declined", text, None
     if bare in MY_DATA_WORDS:
         return "my_data", text, None
     if bare in ERASE_WORDS:

@@ -27,6 +27,8 @@ ROUTES: dict[tuple[Role, str], Handler] = {
     (R, "other"): resident.fixed("resident.other"),
     # what channels and conversation state add
     (R, "detail"): faq.more_detail,
+    (R, "faq_offer_taken"): faq.offer_taken,
+    (R, "faq_offer_declined"): faq.offer_declined,
     (R, "show_case"): cases.show_case,
     (R, "address_reply"): report.continue_address,
     (R, "media"): report.attach_media,

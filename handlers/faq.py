@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from bot.messages import Outgoing
 from handlers.context import Context, Request
 from knowledge.faq import FaqEntry
 
 LAST_FAQ = "last_faq"
+# A question the knowledge base is not sure of is answered "您是不是想问：X？"; a yes within
+# minutes gets X's answer, a no asks for other words. Recognised before the keyword classifier.
+FAQ_OFFER = "faq_offer"
+OFFER_MINUTES = 10
+OFFER_SHARE = 0.6  # of the answer threshold: the least score whose entry is offered
+YES_WORDS = frozenset(
+    {"是", "是的", "对", "对的", "对对", "嗯", "嗯嗯", "是这个", "就是这个", "好", "好的", "1"}
+)
+NO_WORDS = frozenset({"不是", "不对", "不是的", "都不是", "不是这个"})
 FOLLOW_UP_STARTS = ("那", "还", "要", "需要", "得", "这个", "那个", "然后", "具体", "在哪", "去哪")
 
 
@@ -64,12 +75,35 @@ def answer_question(req: Request, ctx: Context) -> list[Outgoing]:
             return [ctx.reply(_detail(ctx, entry))]
     if match.faq_id is None:
         text = ctx.say("resident.faq_unknown")
-        if match.best_id and match.score >= index.threshold * 0.6:
-            text += ctx.say("resident.faq_did_you_mean", titles=index.entries[match.best_id].title)
+        if match.best_id and match.score >= index.threshold * OFFER_SHARE:
+            offered = index.entries[match.best_id]
+            text += ctx.say("resident.faq_did_you_mean", titles=offered.title)
+            ctx.set_state(FAQ_OFFER, {"faq_id": offered.id, "offered_at": ctx.now.isoformat()})
         return [ctx.reply(text)]
     entry = index.entries[match.faq_id]
     ctx.set_state(LAST_FAQ, {"faq_id": entry.id})
     return [ctx.reply(render_answer(ctx, entry, match.suggestions))]
+
+
+def offer_taken(req: Request, ctx: Context) -> list[Outgoing]:
+    """A yes to "您是不是想问：X？": X's answer, if offered minutes ago and still known."""
+    ctx.drop_state()
+    offered = datetime.fromisoformat(str(req.state_data.get("offered_at", "")) or "1970-01-01")
+    entry = ctx.kb.faq.entries.get(str(req.state_data.get("faq_id", "")))
+    if (
+        entry is None
+        or offered.tzinfo is None
+        or ctx.now - offered > timedelta(minutes=OFFER_MINUTES)
+    ):
+        return ctx.reply_key("resident.faq_offer_expired")
+    ctx.set_state(LAST_FAQ, {"faq_id": entry.id})
+    return [ctx.reply(render_answer(ctx, entry))]
+
+
+def offer_declined(req: Request, ctx: Context) -> list[Outgoing]:
+    """A no to "您是不是想问：X？": ask for other words, or a person."""
+    ctx.drop_state()
+    return ctx.reply_key("resident.faq_offer_declined")
 
 
 def _is_follow_up(text: str) -> bool:

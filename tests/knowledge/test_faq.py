@@ -132,6 +132,36 @@ def test_a_follow_up_without_a_topic_before_is_not_the_last_answer(deps: Deps) -
     assert "常见材料" not in send(deps, "那要带什么材料", sender="resident-2").text
 
 
+UNSURE = "未满十六岁的小孩办居住证谁来代办"  # residence-permit, below the answer threshold
+
+
+def test_a_yes_to_the_offered_entry_gets_its_answer(deps: Deps) -> None:
+    unsure = send(deps, UNSURE).text
+    assert "不想给您不准确的答复" in unsure and "居住证" in unsure and '回复"是"' in unsure
+    answer = send(deps, "是的").text
+    assert "依据" in answer and "居住证暂行条例" in answer
+    # The offer is taken once; the answer then has its long version.
+    assert "依据" not in send(deps, "是", sender="resident-2").text
+    assert "【" in send(deps, "详细").text
+
+
+def test_a_no_to_the_offered_entry_asks_for_other_words(deps: Deps) -> None:
+    send(deps, UNSURE)
+    declined = send(deps, "不是").text
+    assert "换个说法" in declined and "回答不了" not in declined and "没太明白" not in declined
+    assert "依据" not in send(deps, "是").text  # the offer ended with the no
+
+
+def test_an_offer_lapses_after_ten_minutes_and_without_one_yes_answers_nothing(
+    deps: Deps, clock
+) -> None:
+    assert "依据" not in send(deps, "是").text
+    send(deps, UNSURE)
+    clock.advance(minutes=11)
+    late = send(deps, "是").text
+    assert "依据" not in late and "再说一遍" in late
+
+
 def test_an_edited_faq_file_is_picked_up_without_a_restart(tmp_path: Path) -> None:
     root = tmp_path / "knowledge"
     shutil.copytree(ROOT / "knowledge", root)
