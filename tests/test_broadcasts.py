@@ -221,6 +221,32 @@ def test_law_item_by_mass_send_is_sent_once(deps: Deps, api, clock) -> None:
     assert "普法" in server_api.mass[0]["text"]
 
 
+def test_a_retried_mass_send_takes_back_its_tag_and_sends_once(deps: Deps, api) -> None:
+    server_api, url = api
+    d = _wechat_deps(deps, url)
+    mass = wechat.MassSender(wechat.Client(d.config, d.store))
+    people = ["p1", "p2", "p3"]
+    # A first attempt made the run's tag and tagged some followers, then failed.
+    made = mass.client.post("tags/create", data={"tag": {"name": "run7"}})["tag"]["id"]
+    mass.client.post("tags/members/batchtagging", data={"openid_list": people[:1], "tagid": made})
+    assert mass.send_mass(run_id=7, openids=people, text="通知") != "duplicate"
+    assert [m["to"] for m in server_api.mass] == [people]
+    assert [t["name"] for t in server_api.tags.values()] == ["run7"]
+
+
+def test_many_mass_sends_stay_within_the_tag_limits(deps: Deps, api) -> None:
+    """100 tags an account, 20 a follower: earlier runs' tags go, the account's own stay."""
+    server_api, url = api
+    d = _wechat_deps(deps, url)
+    mass = wechat.MassSender(wechat.Client(d.config, d.store))
+    own = mass.client.post("tags/create", data={"tag": {"name": "老年人"}})["tag"]["id"]
+    mass.client.post("tags/members/batchtagging", data={"openid_list": ["p1"], "tagid": own})
+    for run_id in range(1, 106):
+        mass.send_mass(run_id=run_id, openids=["p1", "p2"], text=f"第{run_id}期")
+    assert len(server_api.mass) == 105 and server_api.mass[-1]["to"] == ["p1", "p2"]
+    assert sorted(t["name"] for t in server_api.tags.values()) == ["run105", "老年人"]
+
+
 def test_a_killed_delivering_process_resumes_and_sends_exactly_once(
     deps: Deps, api, clock, db_url: str
 ) -> None:

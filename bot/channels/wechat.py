@@ -12,6 +12,7 @@ import contextlib
 import functools
 import logging
 import os
+import re
 import struct
 import threading
 import time
@@ -484,17 +485,20 @@ class CustomerServiceSender:
 class MassSender:
     """One mass send per broadcast run: tag the consenting followers, send to the tag.
 
-    `clientmsgid` is the run, so a resumed run never sends twice (WeChat answers 45065)."""
+    `clientmsgid` is the run, so a resumed run never sends twice (WeChat answers 45065). A tag
+    name is unique (45157), so a resumed run takes back its own tag; an account has at most 100
+    tags (45056) and a follower at most 20 (45059), so the tags of earlier runs are deleted
+    before a new one is made (their sends were submitted at least one run ago)."""
 
     DUPLICATE = 45065
     TAG_BATCH = 50
+    RUN_TAG = re.compile(r"run\d+")
 
     def __init__(self, client: Client) -> None:
         self.client = client
 
     def send_mass(self, *, run_id: int, openids: list[str], text: str) -> str:
-        tag = self.client.post("tags/create", data={"tag": {"name": f"run{run_id}"}})
-        tag_id = tag["tag"]["id"]
+        tag_id = self._run_tag(f"run{run_id}")
         for start in range(0, len(openids), self.TAG_BATCH):
             batch = openids[start : start + self.TAG_BATCH]
             self.client.post(
@@ -514,6 +518,22 @@ class MassSender:
                 return "duplicate"
             raise
         return str(result.get("msg_id", ""))
+
+    def _run_tag(self, name: str) -> int:
+        """This run's tag: taken back if a first attempt made it, else made after the tags of
+        earlier runs are deleted. The account's own tags (elderly, landlords...) are left."""
+        tags = self.client.get("tags/get").get("tags", [])
+        for tag in tags:
+            if tag["name"] == name:
+                return int(tag["id"])
+        for tag in tags:
+            if self.RUN_TAG.fullmatch(str(tag["name"])):
+                try:
+                    self.client.post("tags/delete", data={"tag": {"id": tag["id"]}})
+                except WeChatClientException as exc:  # 45057: over 100,000 followers
+                    log.warning("wechat tag %s not deleted: errcode %s", tag["name"], exc.errcode)
+        created = self.client.post("tags/create", data={"tag": {"name": name}})
+        return int(created["tag"]["id"])
 
 
 def load_menu(path: Path = MENU) -> dict[str, Any]:

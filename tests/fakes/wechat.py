@@ -25,6 +25,8 @@ APP_ID = "wx1234567890abcdef"
 TOKEN = "test-wechat-token"
 AES_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"  # 43 characters
 ACCOUNT = "gh_testaccount"
+TAG_LIMIT = 100  # tags an account may have (45056)
+TAGS_PER_FOLLOWER = 20  # tags one follower may carry (45059)
 
 
 def sign(*parts: str) -> str:
@@ -164,6 +166,7 @@ class FakeApi:
     menus: list[dict[str, Any]] = field(default_factory=list)
     templates: list[dict[str, Any]] = field(default_factory=list)
     tags: dict[int, dict[str, Any]] = field(default_factory=dict)
+    tags_made: int = 0
     mass: list[dict[str, Any]] = field(default_factory=list)
     mass_ids: dict[str, int] = field(default_factory=dict)
     out_of_window: set[str] = field(default_factory=set)
@@ -179,6 +182,8 @@ class FakeApi:
                 Route("/cgi-bin/menu/create", self.menu_create, methods=["POST"]),
                 Route("/cgi-bin/message/template/send", self.template_send, methods=["POST"]),
                 Route("/cgi-bin/tags/create", self.tag_create, methods=["POST"]),
+                Route("/cgi-bin/tags/get", self.tag_list, methods=["GET"]),
+                Route("/cgi-bin/tags/delete", self.tag_delete, methods=["POST"]),
                 Route("/cgi-bin/tags/members/batchtagging", self.tag_members, methods=["POST"]),
                 Route("/cgi-bin/message/mass/sendall", self.mass_sendall, methods=["POST"]),
             ]
@@ -231,9 +236,35 @@ class FakeApi:
             return refused
         name = (await request.json())["tag"]["name"]
         with self.lock:
-            tag_id = 100 + len(self.tags)
+            if any(tag["name"] == name for tag in self.tags.values()):
+                return JSONResponse({"errcode": 45157, "errmsg": "invalid tag name"})
+            if len(self.tags) >= TAG_LIMIT:
+                return JSONResponse({"errcode": 45056, "errmsg": "too many tags"})
+            self.tags_made += 1
+            tag_id = 100 + self.tags_made
             self.tags[tag_id] = {"name": name, "members": set()}
         return JSONResponse({"tag": {"id": tag_id, "name": name}})
+
+    async def tag_list(self, request: Request) -> JSONResponse:
+        refused = self._check(request)
+        if refused:
+            return refused
+        with self.lock:
+            tags = [
+                {"id": i, "name": t["name"], "count": len(t["members"])}
+                for i, t in self.tags.items()
+            ]
+        return JSONResponse({"tags": tags})
+
+    async def tag_delete(self, request: Request) -> JSONResponse:
+        refused = self._check(request)
+        if refused:
+            return refused
+        tag_id = int((await request.json())["tag"]["id"])
+        with self.lock:
+            if self.tags.pop(tag_id, None) is None:
+                return JSONResponse({"errcode": 45159, "errmsg": "invalid tag id"})
+        return JSONResponse({"errcode": 0, "errmsg": "ok"})
 
     async def tag_members(self, request: Request) -> JSONResponse:
         refused = self._check(request)
@@ -243,7 +274,14 @@ class FakeApi:
         if len(data["openid_list"]) > 50:
             return JSONResponse({"errcode": 45159, "errmsg": "invalid tag size"})
         with self.lock:
-            self.tags[int(data["tagid"])]["members"].update(data["openid_list"])
+            tag = self.tags.get(int(data["tagid"]))
+            if tag is None:
+                return JSONResponse({"errcode": 45159, "errmsg": "invalid tag id"})
+            for openid in data["openid_list"]:
+                held = sum(openid in t["members"] for t in self.tags.values() if t is not tag)
+                if held >= TAGS_PER_FOLLOWER:
+                    return JSONResponse({"errcode": 45059, "errmsg": "tag count exceeds limit"})
+            tag["members"].update(data["openid_list"])
         return JSONResponse({"errcode": 0, "errmsg": "ok"})
 
     async def mass_sendall(self, request: Request) -> JSONResponse:
@@ -258,7 +296,10 @@ class FakeApi:
                 return JSONResponse(
                     {"errcode": 45065, "errmsg": "clientmsgid exist", "msg_id": self.mass_ids[key]}
                 )
-            members = sorted(self.tags[int(data["filter"]["tag_id"])]["members"])
+            tag = self.tags.get(int(data["filter"]["tag_id"]))
+            if tag is None:
+                return JSONResponse({"errcode": 45159, "errmsg": "invalid tag id"})
+            members = sorted(tag["members"])
             msg_id = 9000 + len(self.mass)
             self.mass.append({"to": members, "text": data["text"]["content"], "msg_id": msg_id})
             if key:
