@@ -180,9 +180,17 @@ class Broadcaster:
         except Hold as exc:
             status, reason = "skipped", str(exc)
             if hold_over and sender is not None:
+                now = self.deps.clock()
+                hours = self.deps.config.broadcasts.urgent_hold_hours
                 with self.deps.store.unit() as tx:
-                    delivery.queue(tx, message, status=outbox.HELD, now=self.deps.clock())
-                reason = f"held for the next message ({exc})"
+                    delivery.queue(
+                        tx,
+                        message,
+                        status=outbox.HELD,
+                        now=now,
+                        expires_at=now + timedelta(hours=hours),
+                    )
+                reason = f"held for the next message within {hours:g} hours ({exc})"
         except Exception as exc:
             with self.deps.store.unit() as tx:
                 broadcasts.retry_later(

@@ -126,6 +126,7 @@ class Broadcasts:
     default_opt_in: bool = True
     rate_per_second: float = 20.0
     quiet_hours: str = "21:00-08:00"
+    urgent_hold_hours: float = 24.0  # an urgent push held for a resident's next message expires
 
 
 @dataclass(frozen=True)
@@ -269,6 +270,8 @@ def _validate(config: Config, problems: list[str]) -> None:
         problems.append("server.environment: must be development or production")
     if not _valid_hours(config.broadcasts.quiet_hours):
         problems.append('broadcasts.quiet_hours: expected "HH:MM-HH:MM"')
+    if not config.broadcasts.urgent_hold_hours > 0:
+        problems.append("broadcasts.urgent_hold_hours: must be more than 0")
     if config.server.environment == "production":
         for key, value in (
             ("wechat.token", config.wechat.token),

@@ -50,13 +50,19 @@ def queue(
     inbound_id: int | None = None,
     is_reply: bool = False,
     sent_at: datetime | None = None,
+    expires_at: datetime | None = None,
 ) -> int:
+    """One outbound message. A held one with `expires_at` is dropped if its recipient writes
+    only after that (an urgent push about tonight is no news next week)."""
+    payload = payload_of(item)
+    if expires_at is not None:
+        payload["expires_at"] = expires_at.isoformat()
     row = outbox.enqueue(
         tx,
         channel=item.channel.value,
         recipient_id=item.recipient_id,
         text=item.text,
-        payload=payload_of(item),
+        payload=payload,
         status=status,
         now=now,
         inbound_id=inbound_id,

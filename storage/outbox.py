@@ -156,7 +156,8 @@ def hold(tx: Tx, row_id: int, *, reason: str) -> None:
 
 
 def take_held(tx: Tx, *, channel: str, recipient_id: str, now: datetime) -> list[OutboxMessage]:
-    """Held notices for a recipient who just wrote: they ride on this reply."""
+    """Held notices for a recipient who just wrote: they ride on this reply. Those whose
+    `expires_at` (payload) has passed are marked failed instead and not given."""
     rows = list(
         tx.session.scalars(
             select(OutboxMessage)
@@ -168,9 +169,15 @@ def take_held(tx: Tx, *, channel: str, recipient_id: str, now: datetime) -> list
             .order_by(OutboxMessage.id)
         )
     )
+    given = []
     for row in rows:
+        expires = row.payload.get("expires_at")
+        if expires and datetime.fromisoformat(expires) < now:
+            row.status, row.last_error = FAILED, "expired while held"
+            continue
         row.status, row.sent_at = SENT, now
-    return rows
+        given.append(row)
+    return given
 
 
 def counts(tx: Tx) -> dict[str, int]:

@@ -500,6 +500,29 @@ def test_an_urgent_push_outside_the_window_waits_for_the_next_message(
     assert "今晚停气" in reply  # given with the answer to their next message
 
 
+def test_a_held_urgent_push_expires(deps: Deps, api, clock) -> None:
+    from tests.dialog import send
+
+    server_api, url = api
+    d = _wechat_deps(deps, url)
+    people = _residents(d, 1)
+    with d.store.unit() as tx:
+        away = tx.session.scalar(select(Resident))
+        away.last_inbound_at = clock.now - timedelta(hours=72)
+    sender = wechat.CustomerServiceSender(
+        wechat.Client(d.config, d.store), d.store, 48, clock=d.clock
+    )
+    _fire(d, _create(d, kind="urgent", run_at=clock.now, text="今晚停气，请关好阀门"))
+    Broadcaster(d, {Channel.WECHAT: sender}).deliver_once()
+    assert server_api.sent == []  # held: outside the window
+    clock.advance(hours=25)
+    reply = send(d, "你好", sender=people[0], channel=Channel.WECHAT).text
+    assert "今晚停气" not in reply
+    with d.store.unit() as tx:
+        held = tx.session.scalar(select(OutboxMessage).where(OutboxMessage.text.contains("停气")))
+        assert held.status == "failed" and held.last_error == "expired while held"
+
+
 def test_rows_claimed_and_not_sent_go_back_at_once(deps: Deps, clock, monkeypatch) -> None:
     clock.now = local(2026, 12, 1, 10, 0)
     people = _residents(deps, 5)

@@ -50,7 +50,10 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     with pytest.raises(ConfigError) as caught:
-        load_config(bad, env={"BOT_TELEGRAM__MODE": "carrier-pigeon"})
+        load_config(
+            bad,
+            env={"BOT_TELEGRAM__MODE": "carrier-pigeon", "BOT_BROADCASTS__URGENT_HOLD_HOURS": "0"},
+        )
     text = str(caught.value)
     for fragment in (
         "timezone",
@@ -59,9 +62,10 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
         "wechat.app_secret",
         "nosuch",
         "telegram.mode",
+        "broadcasts.urgent_hold_hours",
     ):
         assert fragment in text, fragment
-    assert len(caught.value.problems) >= 6
+    assert len(caught.value.problems) >= 7
 
 
 def test_production_refuses_placeholder_values() -> None:
