@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from apscheduler.triggers.combining import OrTrigger
 from apscheduler.triggers.cron import CronTrigger
 
 from handlers.context import Context
@@ -93,8 +94,11 @@ def _day(token: str) -> int:
     raise ValueError(f"day of week {token!r}")
 
 
-def cron_trigger(cron: str, tz: ZoneInfo) -> CronTrigger:
-    """A standard crontab line ("m h dom mon dow", Sunday = 0) as an APScheduler trigger."""
+def cron_trigger(cron: str, tz: ZoneInfo) -> CronTrigger | OrTrigger:
+    """A standard crontab line ("m h dom mon dow", Sunday = 0) as an APScheduler trigger.
+    As in crontab, when both the day of the month and the day of the week are restricted (do
+    not start with "*"), a day matching either fires ("0 9 1 * 1": the 1st and every Monday);
+    APScheduler alone would want both."""
     fields = cron.split()
     if len(fields) != 5:
         raise BroadcastError(
@@ -102,8 +106,16 @@ def cron_trigger(cron: str, tz: ZoneInfo) -> CronTrigger:
         )
     minute, hour, day, month, dow = fields
     try:
-        return CronTrigger(
-            minute=minute, hour=hour, day=day, month=month, day_of_week=_dow(dow), timezone=tz
+        days = _dow(dow)
+        if day.startswith("*") or dow.startswith("*"):  # crontab: "*/2" is not a restriction
+            return CronTrigger(
+                minute=minute, hour=hour, day=day, month=month, day_of_week=days, timezone=tz
+            )
+        return OrTrigger(
+            [
+                CronTrigger(minute=minute, hour=hour, day=day, month=month, timezone=tz),
+                CronTrigger(minute=minute, hour=hour, month=month, day_of_week=days, timezone=tz),
+            ]
         )
     except (ValueError, IndexError) as exc:
         raise BroadcastError(

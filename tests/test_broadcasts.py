@@ -438,6 +438,29 @@ def test_skipping_holidays_keeps_ordinary_weekends(deps: Deps, clock) -> None:
 
 
 @pytest.mark.parametrize(
+    ("cron", "days"),
+    [
+        ("0 9 2 * 1", [1, 2, 8, 15, 22, 29]),  # both restricted: the 2nd or a Monday (June 2026)
+        ("0 9 1-3 * 1", [1, 2, 3, 8, 15, 22, 29]),
+        ("0 9 */10 * 1", [1]),  # a field starting with * is no restriction: both must match
+        ("0 9 1 * *", [1]),
+        ("0 9 * * 1", [1, 8, 15, 22, 29]),
+    ],
+)
+def test_a_day_of_the_month_and_of_the_week_read_as_crontab_does(
+    cron: str, days: list[int]
+) -> None:
+    times = rules.fire_times(
+        rules.Schedule("notice", "all", "wechat-cs", "x", cron=cron),
+        TZ,
+        local(2026, 6, 1, 0, 0),
+        local(2026, 7, 1, 0, 0),
+    )
+    assert [t.day for t in times] == days
+    assert all((t.hour, t.minute) == (9, 0) for t in times)
+
+
+@pytest.mark.parametrize(
     "dow,days",
     [
         ("*/2", ["Sun", "Tue", "Thu", "Sat"]),  # crontab counts from Sunday = 0
