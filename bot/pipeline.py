@@ -270,6 +270,7 @@ def _process(
         channel, sender = incoming.channel.value, incoming.sender_id
         row = inbound.get_state(tx, channel=channel, sender_id=sender)
         state, state_data = (row.state, dict(row.data)) if row else ("", {})
+        state_at = row.updated_at if row else None
         argument = ""
         if role is Role.RESIDENT:
             intent, text, found = decide(incoming, kb, deps.config, state)
@@ -286,6 +287,7 @@ def _process(
             worker=worker,
             state=state,
             state_data=state_data,
+            state_at=state_at,
             argument=argument,
         )
         ctx.request = request

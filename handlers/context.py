@@ -26,7 +26,12 @@ class Request:
     worker: Worker | None = None
     state: str = ""
     state_data: dict[str, Any] = field(default_factory=dict)
+    state_at: datetime | None = None  # when the state was set
     argument: str = ""  # from a command or button payload, e.g. a case number
+
+    def state_within(self, now: datetime, minutes: float) -> bool:
+        """Whether the conversation state was set at most `minutes` before `now`."""
+        return self.state_at is not None and now - self.state_at <= timedelta(minutes=minutes)
 
 
 @dataclass

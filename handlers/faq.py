@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-
 from bot.messages import Outgoing
 from handlers.context import Context, Request
 from knowledge.faq import FaqEntry
@@ -78,7 +76,7 @@ def answer_question(req: Request, ctx: Context) -> list[Outgoing]:
         if match.best_id and match.score >= index.threshold * OFFER_SHARE:
             offered = index.entries[match.best_id]
             text += ctx.say("resident.faq_did_you_mean", titles=offered.title)
-            ctx.set_state(FAQ_OFFER, {"faq_id": offered.id, "offered_at": ctx.now.isoformat()})
+            ctx.set_state(FAQ_OFFER, {"faq_id": offered.id})
         return [ctx.reply(text)]
     entry = index.entries[match.faq_id]
     ctx.set_state(LAST_FAQ, {"faq_id": entry.id})
@@ -88,13 +86,8 @@ def answer_question(req: Request, ctx: Context) -> list[Outgoing]:
 def offer_taken(req: Request, ctx: Context) -> list[Outgoing]:
     """A yes to "您是不是想问：X？": X's answer, if offered minutes ago and still known."""
     ctx.drop_state()
-    offered = datetime.fromisoformat(str(req.state_data.get("offered_at", "")) or "1970-01-01")
     entry = ctx.kb.faq.entries.get(str(req.state_data.get("faq_id", "")))
-    if (
-        entry is None
-        or offered.tzinfo is None
-        or ctx.now - offered > timedelta(minutes=OFFER_MINUTES)
-    ):
+    if entry is None or not req.state_within(ctx.now, OFFER_MINUTES):
         return ctx.reply_key("resident.faq_offer_expired")
     ctx.set_state(LAST_FAQ, {"faq_id": entry.id})
     return [ctx.reply(render_answer(ctx, entry))]

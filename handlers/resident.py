@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-
 from bot.messages import Outgoing
 from handlers.context import Context, Request
 from knowledge.address import parse_address
@@ -133,7 +131,7 @@ def erase_request(req: Request, ctx: Context) -> list[Outgoing]:
         numbers = ctx.word("words", "list_separator").join(held.open_cases)
         return ctx.reply_key("resident.erase_open_cases", numbers=numbers)
     # Asking to erase one's data ends a report being filled in.
-    ctx.set_state(AWAITING_ERASE, {"asked_at": ctx.now.isoformat()}, over_draft=True)
+    ctx.set_state(AWAITING_ERASE, {}, over_draft=True)
     return ctx.reply_key("resident.erase_ask", minutes=ERASE_CONFIRM_MINUTES)
 
 
@@ -141,8 +139,7 @@ def erase_confirm(req: Request, ctx: Context) -> list[Outgoing]:
     """确认删除, within minutes of the request and with no case open since."""
     assert req.resident is not None
     ctx.drop_state()
-    asked = datetime.fromisoformat(str(req.state_data.get("asked_at", "")) or "1970-01-01")
-    if asked.tzinfo is None or ctx.now - asked > timedelta(minutes=ERASE_CONFIRM_MINUTES):
+    if not req.state_within(ctx.now, ERASE_CONFIRM_MINUTES):
         return ctx.reply_key("resident.erase_expired")
     held = residents.held_about(ctx.tx, req.resident)
     if held.open_cases:
