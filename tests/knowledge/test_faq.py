@@ -407,7 +407,10 @@ def test_a_slip_that_sounds_like_one_indexed_word_is_read_as_it() -> None:
 def test_the_city_note_and_the_suggestions_stand_on_their_own_lines(deps: Deps) -> None:
     text = send(deps, "低保怎么申请").text  # 低保 differs by city and has a close neighbour
     lines = text.splitlines()
-    assert "各地标准和办理细节可能不同，以当地规定为准。" in lines
+    assert (
+        "各地标准和办理细节可能不同，以当地规定为准；拿不准的可拨12345政务服务便民热线，或问居委会。"
+        in lines
+    )
     assert any(line.startswith("你可能还想问：") for line in lines)
     assert not any(line.startswith("依据：") and "各地标准" in line for line in lines)
 
