@@ -35,6 +35,7 @@ log = logging.getLogger("bot.pipeline")
 
 DETAIL_WORDS = frozenset({"详细", "详情", "具体", "详细说明", "更多", "详细点"})
 STALE_IN_FLIGHT = timedelta(seconds=60)
+CONSOLE_WORKER = "console-worker-"  # a terminal sender id that names a worker of the roster
 KEEP_IN_DRAFT = frozenset({"faq", "progress", "human", "greeting", "thanks", "detail"})
 
 
@@ -161,6 +162,12 @@ def _record(incoming: Incoming, deps: Deps, now: datetime) -> int | Handled:
 def _identify(ctx: Context, incoming: Incoming) -> tuple[Role, Any, Any]:
     if incoming.channel is Channel.TELEGRAM and incoming.sender_id.lstrip("-").isdigit():
         worker = roster.worker_by_telegram(ctx.tx, int(incoming.sender_id))
+        if worker is not None and worker.active:
+            return Role(worker.role), None, worker
+        return Role.UNKNOWN, None, None
+    if incoming.channel is Channel.CONSOLE and incoming.sender_id.startswith(CONSOLE_WORKER):
+        # `python -m bot chat --as worker:ID`: the terminal speaks as that worker
+        worker = roster.worker(ctx.tx, incoming.sender_id.removeprefix(CONSOLE_WORKER))
         if worker is not None and worker.active:
             return Role(worker.role), None, worker
         return Role.UNKNOWN, None, None

@@ -512,3 +512,41 @@ def test_set_webhook_sends_the_secret(deps: Deps) -> None:
         assert set_webhook(config, "https://bot.example/telegram")
     (call,) = telegram.sent("setWebhook")
     assert call["url"] == "https://bot.example/telegram" and call["secret_token"] == "s3"
+
+
+def test_chat_as_a_worker_speaks_as_that_worker_and_presses_buttons(tmp_path) -> None:
+    """`python -m bot chat --as worker:ID` (CONTRACT.md): the terminal is that worker of the
+    roster; buttons are numbered and typing a number presses one."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    env["BOT_STORAGE__URL"] = f"sqlite:///{tmp_path / 'chat.db'}"
+
+    def bot(*args: str, stdin: str = "") -> str:
+        run = subprocess.run(
+            [sys.executable, "-m", "bot", *args],
+            input=stdin,
+            cwd=root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert run.returncode == 0, run.stderr
+        return run.stdout
+
+    bot("seed")
+    filed = bot("chat", "--as", "resident:王阿姨", stdin="3号楼楼道灯坏了\n")
+    number = re.search(r"\d{4}-\d{6}", filed).group(0)
+    worker = bot("chat", "--as", "worker:w01", stdin=f"/mycases\n/case {number}\n1\n")
+    assert "没太明白" not in worker and number in worker
+    assert "[1] 接单" in worker and "已接单" in worker
+    case = json.loads(bot("cases", "show", number, "--json"))
+    assert case["status"] == "in_progress" and case["assignee"]
+    assert "还没有绑定网格员身份" in bot("chat", "--as", "worker:nobody", stdin="/mycases\n")
