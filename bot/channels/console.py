@@ -28,9 +28,7 @@ def say(sender: str, text: str, deps: Deps) -> str:
     return exchange(sender, text, deps)[0]
 
 
-def exchange(
-    sender: str, text: str, deps: Deps, payload: str = ""
-) -> tuple[str, list[Button]]:
+def exchange(sender: str, text: str, deps: Deps, payload: str = "") -> tuple[str, list[Button]]:
     """Send one line (or press a button: `payload`); the answer with its buttons numbered,
     and the buttons in that order."""
     # The terminal shows every reply at once: they are delivered as they are answered.
