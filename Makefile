@@ -33,6 +33,7 @@ run: $(RUNTIME_STAMP)
 	@echo "    health:        curl http://127.0.0.1:8000/healthz"
 	@echo "    WeChat:        http://127.0.0.1:8000/wechat (Token: see config.toml [wechat])"
 	@echo "    talk to it:    $(PY) -m bot chat        (in another terminal)"
+	@echo "    as a worker:   $(PY) -m bot chat --as worker:w01"
 	@echo "    cases:         $(PY) -m bot cases list"
 	@echo ""
 	$(PY) -m bot serve
