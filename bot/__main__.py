@@ -153,10 +153,11 @@ def _render_plain(kb: KnowledgeBase, entry: FaqEntry, config: Config) -> str:
 
 def cmd_classify(args: argparse.Namespace, config: Config) -> int:
     from knowledge.base import load
+    from knowledge.understand import understand
 
     kb = load(faq_threshold=config.knowledge.faq_threshold, cache=config.knowledge_cache)
     for text in _lines(args.text):
-        found = kb.classifier.classify(text)
+        found = understand(kb, text)  # what the service makes of it, not the keywords alone
         row = {
             "text": text,
             "intent": found.intent,

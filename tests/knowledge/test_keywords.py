@@ -161,6 +161,27 @@ def test_keywords_cli_eval_json(tmp_path: Path) -> None:
     assert missing.returncode == 2 and "body" in missing.stderr
 
 
+def test_classify_cli_says_what_the_service_understands() -> None:
+    # Both are full of report words that the keywords alone take for a report (see above).
+    lines = "装修噪音几点以后不能有？\n电动车电池哪个牌子好\n楼道灯坏了，推荐你们派人来修\n"
+    run = subprocess.run(
+        [sys.executable, "-m", "bot", "classify", "--json"],
+        input=lines,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    found = [json.loads(line) for line in run.stdout.splitlines()]
+    assert [(f["intent"], f["category"]) for f in found] == [
+        ("faq", None),
+        ("faq", None),
+        ("report", "repair"),
+    ]
+    assert all(set(f) >= {"text", "intent", "category", "confidence", "keywords"} for f in found)
+
+
 def test_live_lexicon_loads_learned_files_and_stopwords() -> None:
     lexicon = load_lexicon()
     assert "的" in lexicon.stopwords
