@@ -27,7 +27,15 @@ sys.path.insert(0, str(ROOT))
 
 from knowledge.base import KnowledgeBase, load  # noqa: E402
 from knowledge.classify import Classifier  # noqa: E402
-from knowledge.evaluate import DEV, TEST, evaluate, folds, part, read_labelled  # noqa: E402
+from knowledge.evaluate import (  # noqa: E402
+    DEV,
+    TEST,
+    calibration_error,
+    evaluate,
+    folds,
+    part,
+    read_labelled,
+)
 from knowledge.keywords import live_classifier  # noqa: E402
 from knowledge.learn import Settings, learn  # noqa: E402
 from knowledge.understand import understand  # noqa: E402
@@ -158,7 +166,7 @@ def tipdm(folds_k: int, tune: bool) -> None:
     print(f"    TF-IDF + SVM      macro-F1 {svm.macro_f1:.3f}   accuracy {svm.accuracy:.3f}")
 
 
-def community(kb: KnowledgeBase) -> None:
+def community(kb: KnowledgeBase, *, calibrate: bool = False) -> None:
     live = kb.classifier
     sets: list[tuple[str, list[tuple[str, str, str]]]] = []
     rows = _community_rows(COMMUNITY)
@@ -186,6 +194,29 @@ def community(kb: KnowledgeBase) -> None:
             f"category on reports {category_ok / max(len(reports), 1):.3f} ({len(reports)})   "
             f"report and category both right {both_ok / max(len(reports), 1):.3f}"
         )
+        right = [
+            found.intent == intent for found, (_, intent, _) in zip(intents, items, strict=True)
+        ]
+        print(
+            f"  {'':<26} intent confidence: calibration error "
+            f"{calibration_error(right, [f.confidence for f in intents]):.3f} "
+            f"(the margin itself: {calibration_error(right, [f.margin for f in intents]):.3f})"
+        )
+        if calibrate and name.startswith("community dev"):
+            fit_curve([f.margin for f in intents], right)
+
+
+def fit_curve(margins: list[float], right: list[bool]) -> None:
+    """The logistic curve from an intent's margin to the chance it is right, fitted on dev:
+    what knowledge/lexicon/intents.toml [confidence] holds."""
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression(C=1e6).fit([[m] for m in margins], right)
+    slope, intercept = float(model.coef_[0][0]), float(model.intercept_[0])
+    print(
+        f"  fitted on dev, for intents.toml: [confidence] slope = {slope:.3f}, "
+        f"intercept = {intercept:.3f}"
+    )
 
 
 def _community_rows(path: Path) -> list[tuple[str, str, str]]:
@@ -219,11 +250,14 @@ def main() -> int:
     args = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     args.add_argument("--folds", type=int, default=5)
     args.add_argument("--skip-tipdm", action="store_true")
+    args.add_argument(
+        "--calibrate", action="store_true", help="fit the intent confidence curve on dev"
+    )
     args.add_argument("--tune", action="store_true", help="choose the learner's settings on folds")
     options = args.parse_args()
     kb = load()
     live = kb.classifier
-    community(kb)
+    community(kb, calibrate=options.calibrate)
     latency(live)
     if not options.skip_tipdm:
         tipdm(options.folds, options.tune)

@@ -242,7 +242,7 @@ def decide(
     found = understand(kb, text)
     intent = found.intent
     if state == AWAITING_ADDRESS and intent != "cancel":
-        keep = intent in KEEP_IN_DRAFT and found.confidence >= 0.5
+        keep = intent in KEEP_IN_DRAFT and found.margin >= 0.5
         if intent == "faq":  # "不在哪栋楼" answers the address question; it asks nothing
             keep = keep and kb.faq.best_match(text).faq_id is not None
         intent = intent if keep else "address_reply"

@@ -68,6 +68,16 @@ class Lexicon:
     lead: int = 0  # learned lexicons: the opening tokens of a message count double
     phrases: frozenset[str] = frozenset()  # hand-written words the tokenizer keeps whole
     stopwords: frozenset[str] = frozenset()  # never learned as keywords
+    # [confidence] slope, intercept: the intent's margin read as a probability of being right
+    confidence_curve: tuple[float, float] | None = None
+
+    def confidence(self, margin: float) -> float:
+        """How likely an intent with this margin over the runner-up is right: the logistic
+        curve fitted on the development messages, or the margin itself without one."""
+        if self.confidence_curve is None:
+            return margin
+        slope, intercept = self.confidence_curve
+        return 1 / (1 + math.exp(-(slope * margin + intercept)))
 
     def words(self) -> set[str]:
         found: set[str] = set()
@@ -89,6 +99,7 @@ class Lexicon:
             lead=self.lead or other.lead,
             phrases=self.phrases | other.phrases,
             stopwords=self.stopwords | other.stopwords,
+            confidence_curve=self.confidence_curve or other.confidence_curve,
         )
 
 
@@ -143,7 +154,14 @@ def read_lexicon(path: Path) -> Lexicon:
         lead=int(data.get("model", {}).get("lead_tokens", 0)),
         phrases=frozenset(intent_phrases | category_phrases) | negations,
         stopwords=frozenset(normalize(w) for w in data.get("stopwords", [])),
+        confidence_curve=_curve(data.get("confidence")),
     )
+
+
+def _curve(table: object) -> tuple[float, float] | None:
+    if not isinstance(table, Mapping):
+        return None
+    return float(table["slope"]), float(table["intercept"])
 
 
 def load_lexicon(paths: Iterable[Path] | None = None) -> Lexicon:
@@ -169,6 +187,7 @@ class Classification:
     scores: Mapping[str, float] = field(default_factory=dict)
     question: bool = False  # the message is phrased as a question
     request: bool = False  # it asks for something to be done ("派人来看看")
+    margin: float = 0.0  # the intent's score against the runner-up's (rules compare this)
 
 
 @dataclass(frozen=True)
@@ -345,9 +364,9 @@ class Classifier:
         asks = any(m in norm for m in self.lexicon.request_markers)
 
         if number and intents.get("cancel", 0) > max(0.0, intents.get("progress", 0.0)):
-            return Classification("cancel", None, 0.95, keywords, number, intents)
+            return Classification("cancel", None, 0.95, keywords, number, intents, margin=0.95)
         if number:
-            return Classification("progress", None, 0.9, keywords, number, intents)
+            return Classification("progress", None, 0.9, keywords, number, intents, margin=0.9)
 
         evidence = min(
             EVIDENCE_CAP,
@@ -371,8 +390,9 @@ class Classifier:
         ranked = sorted(positive.items(), key=lambda kv: -kv[1])
         intent, top = ranked[0]
         second = ranked[1][1] if len(ranked) > 1 else 0.0
-        confidence = round(top / (top + second + 1.0), 3)
+        margin = round(top / (top + second + 1.0), 3)
+        confidence = round(self.lexicon.confidence(margin), 3)
         category = self._best_category(categories)[0] if intent == "report" else None
         return Classification(
-            intent, category, confidence, keywords, None, combined, question, asks
+            intent, category, confidence, keywords, None, combined, question, asks, margin
         )

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from knowledge.base import KnowledgeBase
 
 ANSWERABLE = frozenset({"report", "other"})  # intents a confident FAQ answer overrides
-CONFIDENT_REPORT = 0.5  # a question that asks for nothing is a report only above this
+CONFIDENT_REPORT = 0.5  # a question that asks for nothing is a report only above this margin
 
 
 def understand(kb: KnowledgeBase, text: str) -> Classification:
@@ -37,7 +37,7 @@ def understand(kb: KnowledgeBase, text: str) -> Classification:
     # 谁来修？") is not a question because one of its parts is.
     answered = kb.faq.best_match(text, by_parts=False).faq_id is not None
     if (not asks_for_help and answered) or (
-        found.intent == "report" and not found.request and found.confidence < CONFIDENT_REPORT
+        found.intent == "report" and not found.request and found.margin < CONFIDENT_REPORT
     ):
         return replace(found, intent="faq", category=None)
     return found
