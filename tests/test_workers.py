@@ -518,28 +518,15 @@ def test_chat_as_a_worker_speaks_as_that_worker_and_presses_buttons(tmp_path) ->
     """`python -m bot chat --as worker:ID` (CONTRACT.md): the terminal is that worker of the
     roster; buttons are numbered and typing a number presses one."""
     import json
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
 
-    root = Path(__file__).resolve().parents[1]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
-    env["BOT_STORAGE__URL"] = f"sqlite:///{tmp_path / 'chat.db'}"
+    from tests.cli import bot as run
+
+    env = {"BOT_STORAGE__URL": f"sqlite:///{tmp_path / 'chat.db'}"}
 
     def bot(*args: str, stdin: str = "") -> str:
-        run = subprocess.run(
-            [sys.executable, "-m", "bot", *args],
-            input=stdin,
-            cwd=root,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert run.returncode == 0, run.stderr
-        return run.stdout
+        done = run(*args, stdin=stdin, env=env)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
 
     bot("seed")
     filed = bot("chat", "--as", "resident:王阿姨", stdin="3号楼楼道灯坏了\n")

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -19,6 +17,7 @@ from knowledge.check import check
 from knowledge.faq import INDEX_CACHE, FaqEntry, FaqIndex, MatchingWords, Source
 from knowledge.match import Matcher
 from knowledge.text import Tokenizer, default_tokenizer
+from tests.cli import bot
 from tests.dialog import send
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -419,16 +418,7 @@ def test_ask_answers_as_a_resident_is_answered(deps: Deps) -> None:
     # `python -m bot ask` gives the answer a resident without an address gets (the same
     # sentences, every placeholder filled from config.toml, sources and date), without the
     # suggestions; an out-of-scope question gets none.
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
-    run = subprocess.run(
-        [sys.executable, "-m", "bot", "ask", "--json"],
-        input="低保怎么申请\n给我讲个笑话\n",
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    run = bot("ask", "--json", stdin="低保怎么申请\n给我讲个笑话\n")
     assert run.returncode == 0, run.stderr
     dibao, joke = (json.loads(line) for line in run.stdout.splitlines())
     assert dibao["faq_id"] == "dibao" and "{" not in dibao["answer"]

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
@@ -16,6 +14,7 @@ from knowledge.classify import Classifier, Lexicon, load_lexicon, read_lexicon
 from knowledge.evaluate import evaluate, folds, part
 from knowledge.keywords import evaluate_file, learn_file
 from knowledge.understand import understand
+from tests.cli import bot
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -130,33 +129,16 @@ def test_cross_validation_learns_on_other_folds(tmp_path: Path) -> None:
 def test_keywords_cli_eval_json(tmp_path: Path) -> None:
     data = _write_csv(tmp_path / "train.csv", _rows())
     out = tmp_path / "lexicon.toml"
-    run = [sys.executable, "-m", "bot", "keywords"]
     common = ["--text-column", "text", "--label-column", "label"]
-    learned = subprocess.run(
-        [*run, "learn", str(data), *common, "--out", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    learned = bot("keywords", "learn", str(data), *common, "--out", str(out))
     assert learned.returncode == 0, learned.stderr
-    evaluated = subprocess.run(
-        [*run, "eval", str(data), *common, "--lexicon", str(out), "--json"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    evaluated = bot("keywords", "eval", str(data), *common, "--lexicon", str(out), "--json")
     assert evaluated.returncode == 0, evaluated.stderr
     report = json.loads(evaluated.stdout)
     assert report["accuracy"] > 0.9 and 0 < report["macro_f1"] <= 1
     assert set(report["per_class"]) == set(TOPICS)
-    missing = subprocess.run(
-        [*run, "eval", str(data), "--text-column", "body", "--label-column", "label"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
+    missing = bot(
+        "keywords", "eval", str(data), "--text-column", "body", "--label-column", "label"
     )
     assert missing.returncode == 2 and "body" in missing.stderr
 
@@ -164,14 +146,7 @@ def test_keywords_cli_eval_json(tmp_path: Path) -> None:
 def test_classify_cli_says_what_the_service_understands() -> None:
     # Both are full of report words that the keywords alone take for a report (see above).
     lines = "装修噪音几点以后不能有？\n电动车电池哪个牌子好\n楼道灯坏了，推荐你们派人来修\n"
-    run = subprocess.run(
-        [sys.executable, "-m", "bot", "classify", "--json"],
-        input=lines,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    run = bot("classify", "--json", stdin=lines)
     assert run.returncode == 0, run.stderr
     found = [json.loads(line) for line in run.stdout.splitlines()]
     assert [(f["intent"], f["category"]) for f in found] == [
