@@ -176,6 +176,15 @@ def check_lexicon(root: Path, problems: list[str]) -> None:
         for category in data.get("urgent", []):
             if category not in CATEGORIES:
                 problems.append(f"lexicon/{path.name}: urgent lists unknown {category!r}")
+        curve = data.get("confidence")
+        if curve is not None and not (
+            isinstance(curve, dict)
+            and all(isinstance(curve.get(k), int | float) for k in ("slope", "intercept"))
+            and curve["slope"] > 0
+        ):
+            problems.append(
+                f"lexicon/{path.name}: [confidence] needs numbers slope (above 0) and intercept"
+            )
 
 
 def check_replies(root: Path, problems: list[str]) -> None:

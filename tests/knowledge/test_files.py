@@ -31,11 +31,15 @@ def test_check_catches_a_broken_entry(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     (tmp_path / "k" / "sensitive.toml").write_text('words = ["家暴", "打"]\n', encoding="utf-8")
+    intents = tmp_path / "k" / "lexicon" / "intents.toml"
+    text = intents.read_text(encoding="utf-8")
+    intents.write_text(text.replace("slope = ", 'slope = "8" # ', 1), encoding="utf-8")
     problems, _ = check(tmp_path / "k")
     joined = "\n".join(problems)
     assert "dibao.toml: missing checked" in joined
     assert "unknown placeholders" in joined and "phone number" in joined
     assert "sensitive.toml: '打'" in joined and "'家暴'" not in joined
+    assert "intents.toml: [confidence] needs numbers" in joined
 
 
 def test_every_reply_key_used_in_code_exists() -> None:
