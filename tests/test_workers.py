@@ -376,6 +376,15 @@ def test_webhook_requires_the_secret_header(stack: Stack) -> None:
     )
 
 
+def _update(*, text: object = "/mycases", date: object = 1, sender: object = 1001) -> bytes:
+    import json
+
+    person = {"id": sender, "is_bot": False, "first_name": "a"}
+    chat = {"id": 1001, "type": "private"}
+    message = {"message_id": 3, "date": date, "chat": chat, "from": person, "text": text}
+    return json.dumps({"update_id": 5, "message": message}).encode()
+
+
 @pytest.mark.parametrize(
     "body",
     [
@@ -383,6 +392,10 @@ def test_webhook_requires_the_secret_header(stack: Stack) -> None:
         b'{"update_id": 2, "message": {"message_id": 1, "chat": {"id": 1, "type": "private"}}}',
         b'{"update_id": 3, "message": ' + b"[" * 5_000 + b"]" * 5_000 + b"}",
         b"[1, 2]",
+        _update(text=2**70),  # a text that is a number (it reached the database)
+        _update(text={"a": 1}),
+        _update(date=2**70),  # a date beyond any clock
+        _update(sender="x"),  # a user id that is no number
     ],
 )
 def test_malformed_updates_get_400_and_change_nothing(stack: Stack, body: bytes) -> None:
@@ -390,6 +403,13 @@ def test_malformed_updates_get_400_and_change_nothing(stack: Stack, body: bytes)
     assert stack.web.post("/telegram", content=body, headers=headers).status_code == 400
     with stack.deps.store.unit() as tx:
         assert tx.session.scalar(select(func.count()).select_from(InboundMessage)) == 0
+
+
+def test_the_same_update_well_typed_is_taken(stack: Stack) -> None:
+    headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+    assert stack.web.post("/telegram", content=_update(), headers=headers).status_code == 200
+    with stack.deps.store.unit() as tx:
+        assert tx.session.scalar(select(func.count()).select_from(InboundMessage)) == 1
 
 
 def test_link_code_links_a_chat_account_once(stack: Stack) -> None:

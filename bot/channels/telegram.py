@@ -92,6 +92,16 @@ def to_incoming(update: Update, received_at: datetime) -> Incoming | None:
     )
 
 
+def _well_typed(incoming: Incoming) -> bool:
+    """What the pipeline reads of an update has the types the Bot API gives."""
+    texts = (incoming.text, incoming.payload, incoming.media_id, incoming.display_name)
+    return (
+        all(isinstance(value, str) for value in texts)
+        and isinstance(incoming.message_ref, str)
+        and incoming.sender_id.lstrip("-").isdigit()
+    )
+
+
 def keyboard(message: Outgoing) -> InlineKeyboardMarkup | None:
     if not message.buttons:
         return None
@@ -153,10 +163,14 @@ class TelegramChannel:
             raise ValueError("not an update")
         try:
             update = Update.de_json(data, self.bot)
-            return update, to_incoming(update, self.deps.clock())
-        except (TypeError, KeyError, AttributeError, RecursionError) as exc:
-            # A field of the wrong shape ("message": "x") or missing ("date").
+            incoming = to_incoming(update, self.deps.clock())
+        except (TypeError, KeyError, AttributeError, RecursionError, OverflowError) as exc:
+            # A field of the wrong shape ("message": "x"), missing ("date") or out of range.
             raise ValueError(f"malformed update: {type(exc).__name__}") from None
+        if incoming is not None and not _well_typed(incoming):
+            # python-telegram-bot takes fields as they come: "text": 12345 is not a message
+            raise ValueError("malformed update: a field of the wrong type")
+        return update, incoming
 
     async def process(self, update: Update, incoming: Incoming | None) -> None:
         if update.callback_query is not None:
