@@ -61,3 +61,43 @@ def test_a_bad_roster_is_refused_with_every_problem(tmp_path: Path) -> None:
         roster_file.read(path)
     message = str(caught.value)
     assert "unknown community" in message and "role" in message and "unknown grid" in message
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "says"),
+    [
+        ("broken.toml", "not toml [[", "is not a roster file"),
+        ("broken.xlsx", "not a workbook", "is not a roster file"),
+        ("shapes.toml", 'worker = "w01"', "must be a list of [[worker]] tables"),
+        (
+            "types.toml",
+            '[[community]]\nid = "c"\nname = "C"\n[[grid]]\nid = "g"\ncommunity = "c"\n'
+            'name = "G"\nbuildings = "1号楼"\n[[worker]]\nid = "w"\nrole = "worker"\n'
+            'grids = "g"\ntelegram_id = "abc"\non_leave = "yes"\n',
+            "buildings must be a list",
+        ),
+    ],
+)
+def test_a_file_that_is_no_roster_is_refused_clearly(
+    tmp_path: Path, name: str, content: str, says: str
+) -> None:
+    path = tmp_path / name
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(roster_file.RosterFileError) as caught:
+        roster_file.read(path)
+    assert says in str(caught.value)
+    if name == "types.toml":  # every problem at once, none read as something else
+        message = str(caught.value)
+        for part in ("name is missing", "grids must be a list", "telegram_id", "on_leave"):
+            assert part in message, part
+        assert "unknown grid 'g'" not in message  # "g" is not read as the letters of a list
+
+
+def test_a_workbook_without_the_roster_sheets_is_refused(tmp_path: Path) -> None:
+    from openpyxl import Workbook
+
+    book = Workbook()
+    book.active.title = "其他"
+    book.save(tmp_path / "other.xlsx")
+    with pytest.raises(roster_file.RosterFileError, match="needs a sheet named"):
+        roster_file.read(tmp_path / "other.xlsx")
