@@ -48,7 +48,11 @@ def cmd_seed(args: argparse.Namespace, config: Config) -> int:
 
     store = Store(config.database_url)
     store.migrate()
-    data = roster_file.read(Path(args.file) if args.file else DEMO_ROSTER)
+    try:
+        data = roster_file.read(Path(args.file) if args.file else DEMO_ROSTER)
+    except (roster_file.RosterFileError, OSError) as exc:
+        print(f"roster not loaded: {exc}", file=sys.stderr)
+        return 2
     with store.unit() as tx:
         changes = roster.apply(tx, data)
     print(f"demo community loaded: {len(changes.added)} added, {len(changes.updated)} updated")
@@ -79,7 +83,11 @@ def cmd_roster(args: argparse.Namespace, config: Config) -> int:
         return 0
     with store.unit() as tx:
         data = roster.export(tx)
-    roster_file.write(data, path)
+    try:
+        roster_file.write(data, path)
+    except OSError as exc:
+        print(f"roster not written: {exc}", file=sys.stderr)
+        return 2
     print(f"roster written to {path}")
     return 0
 
@@ -252,7 +260,11 @@ def cmd_report(args: argparse.Namespace, config: Config) -> int:
             return 2
         text = rates.summary_text(ctx, report)
     if args.xlsx:
-        rates.to_excel(report, Path(args.xlsx), deps.knowledge.current.replies)
+        try:
+            rates.to_excel(report, Path(args.xlsx), deps.knowledge.current.replies)
+        except OSError as exc:
+            print(f"workbook not written: {exc}", file=sys.stderr)
+            return 2
     if args.json:
         print(json.dumps(report, ensure_ascii=False))
     else:

@@ -101,3 +101,22 @@ def test_a_workbook_without_the_roster_sheets_is_refused(tmp_path: Path) -> None
     book.save(tmp_path / "other.xlsx")
     with pytest.raises(roster_file.RosterFileError, match="needs a sheet named"):
         roster_file.read(tmp_path / "other.xlsx")
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["seed", "--file", "/nonexistent/roster.toml"], "roster not loaded"),
+        (["roster", "import", "/nonexistent/roster.toml"], "roster not imported"),
+        (["roster", "export", "/nonexistent/dir/roster.toml"], "roster not written"),
+        (["report", "weekly", "--xlsx", "/nonexistent/dir/w.xlsx"], "workbook not written"),
+    ],
+)
+def test_a_file_that_cannot_be_read_or_written_is_one_clear_line(
+    tmp_path: Path, args: list[str], says: str
+) -> None:
+    from tests.cli import bot
+
+    run = bot(*args, env={"BOT_STORAGE__URL": f"sqlite:///{tmp_path / 'cli.db'}"})
+    assert run.returncode == 2
+    assert says in run.stderr and "Traceback" not in run.stderr
