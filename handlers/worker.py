@@ -59,7 +59,9 @@ def link_account(req: Request, ctx: Context) -> list[Outgoing]:
 
 def make_link_code(req: Request, ctx: Context) -> list[Outgoing]:
     """/linkcode WORKER (admins)."""
-    target = roster.find_worker(ctx.tx, req.argument.strip()) if req.argument.strip() else None
+    if not req.argument.strip():
+        return ctx.reply_key("worker.linkcode_usage")
+    target = roster.find_worker(ctx.tx, req.argument.strip())
     if target is None:
         return ctx.reply_key("worker.no_such_worker", who=req.argument.strip())
     return ctx.reply_key("worker.link_code", name=target.name, code=new_link_code(ctx, target.id))
@@ -107,6 +109,8 @@ def _visible(req: Request, ctx: Context, case: Case | None) -> bool:
 
 
 def show_case(req: Request, ctx: Context) -> list[Outgoing]:
+    if not req.argument.strip():
+        return ctx.reply_key("worker.case_usage")
     case = cases.by_number(ctx.tx, req.argument.strip())
     if not _visible(req, ctx, case):
         return ctx.reply_key("worker.case_not_yours", number=req.argument.strip())

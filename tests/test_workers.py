@@ -557,3 +557,23 @@ def test_chat_as_a_worker_speaks_as_that_worker_and_presses_buttons(tmp_path) ->
     case = json.loads(bot("cases", "show", number, "--json"))
     assert case["status"] == "in_progress" and case["assignee"]
     assert "还没有绑定网格员身份" in bot("chat", "--as", "worker:nobody", stdin="/mycases\n")
+
+
+@pytest.mark.parametrize(
+    ("who", "command", "says"),
+    [
+        ("w01", "/case", "用法：/case"),
+        ("a01", "/linkcode", "用法：/linkcode"),
+        ("a01", "/linkcode w99", "没有找到人员：w99"),
+        ("l01", "/merge", "用法：/merge"),
+        ("l01", "/assign 2026-000001", "用法：/assign"),
+    ],
+)
+def test_a_command_without_its_arguments_says_how_to_use_it(
+    deps: Deps, who: str, command: str, says: str
+) -> None:
+    from bot.messages import Channel
+    from tests.dialog import send
+
+    reply = send(deps, command, sender=f"console-worker-{who}", channel=Channel.CONSOLE).text
+    assert says in reply
