@@ -25,6 +25,13 @@ BUILDING_BEFORE_UNIT = re.compile(rf"({NUM})\s*楼\s*(?=({NUM})\s*单元)")
 UNIT = re.compile(rf"({NUM})\s*单元")
 ROOM = re.compile(r"(?<![\d-])(\d{3,4})\s*(?:室|号|房)?(?!\d)")
 DASHED = re.compile(r"(?<!\d)(\d{1,3})\s*[-－—]\s*(\d{1,2})\s*[-－—]\s*(\d{3,4})(?!\d)")
+# One word of an address: a building, unit, floor or room ("3号楼", "2单元", "五层", "501室").
+# They say where, never what: a lexicon does not learn them. A bare number may be 110.
+ADDRESS_WORD = re.compile(rf"{NUM}\s*(?:号楼|号院|栋楼|栋|幢|座|单元|楼|层|室|号)")
+
+
+def is_address_word(word: str) -> bool:
+    return ADDRESS_WORD.fullmatch(word) is not None
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ non-negative (FTRL-proximal), so every category keeps a short list of words that
 and softmax over the scores is a probability. Before fitting, each word is scaled by how rare it is
 (idf) and how concentrated it is in one category (1 - normalised entropy of P(category | word)):
 frequent or evenly spread words need much more evidence to earn a weight. Words seen in fewer than
-`min_df` messages are never keywords.
+`min_df` messages are never keywords, nor are the words of an address (3号楼, 2单元, 五层): they
+say where, not what.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from knowledge.address import is_address_word
 from knowledge.classify import Lexicon, count_mentions, saturate
 
 SCALE = 10.0  # feature values around 1, where the learning rate below behaves
@@ -168,7 +170,7 @@ def learn(
     ys = [index[label] for label in labels]
     mentions = [count_mentions(tokens, negations, s.lead) for tokens in token_lists]
     for m in mentions:
-        for word in [w for w in m if w in stopwords or not _meaningful(w)]:
+        for word in [w for w in m if w in stopwords or not _meaningful(w) or is_address_word(w)]:
             del m[word]
     present = [Counter(dict.fromkeys(m, 1)) for m in mentions]
     scale = term_weights(present, ys, len(names), s)

@@ -69,6 +69,26 @@ def test_learn_writes_a_reviewable_lexicon_with_evidence(tmp_path: Path) -> None
     assert model.categorize("昨晚有小偷撬锁")[0] == "治安"
 
 
+def test_the_words_of_an_address_are_never_learned(tmp_path: Path, knowledge: Live) -> None:
+    # Every 水电 message comes from 3号楼 and every 绿化 one from 五栋: where, not what.
+    rows = [
+        (f"{'3号楼2单元' if label == '水电' else '五栋'}{text}", label)
+        for text, label in _rows()
+        if label != "治安"
+    ]
+    out = tmp_path / "learned.toml"
+    learn_file(
+        _write_csv(tmp_path / "t.csv", rows), text_column="text", label_column="label", out=out
+    )
+    words = {
+        k["word"] for e in tomllib.loads(out.read_text("utf-8"))["category"] for k in e["keywords"]
+    }
+    assert words and not words & {"3号楼", "2单元", "五栋"}
+    # The live lexicons neither: a building alone opens no case.
+    found = understand(knowledge.current, "3号楼")
+    assert found.intent != "report" and found.keywords == ()
+
+
 def test_learn_makes_an_intent_lexicon_from_intent_labels(tmp_path: Path) -> None:
     rows = [(t, "subscribe") for t in ("我要订阅普法", "订阅普法推送", "请给我订阅普法")]
     rows += [(t, "thanks") for t in ("谢谢你们", "非常谢谢", "谢谢网格员")]
@@ -145,7 +165,13 @@ def test_keywords_cli_eval_json(tmp_path: Path) -> None:
 
 def test_classify_cli_says_what_the_service_understands() -> None:
     # Both are full of report words that the keywords alone take for a report (see above).
-    lines = "装修噪音几点以后不能有？\n电动车电池哪个牌子好\n楼道灯坏了，推荐你们派人来修\n"
+    lines = "\n".join(
+        [
+            "楼上装修噪音太吵，几点以后不能施工？",
+            "电动车电池哪个牌子好",
+            "楼道灯坏了，推荐你们派人来修",
+        ]
+    )
     run = bot("classify", "--json", stdin=lines)
     assert run.returncode == 0, run.stderr
     found = [json.loads(line) for line in run.stdout.splitlines()]
@@ -205,7 +231,7 @@ def test_a_question_the_knowledge_base_answers_is_not_a_report(knowledge: Live) 
     kb = knowledge.current
     report = understand(kb, "楼上漏水把我家天花板泡了，快派人来看看")
     assert (report.intent, report.category) == ("report", "repair")
-    question = "装修噪音几点以后不能有？"
+    question = "楼上装修噪音太吵，几点以后不能施工？"
     assert kb.classifier.classify(question).intent == "report"  # full of noise words
     assert kb.faq.best_match(question).faq_id == "noise-hours"
     assert understand(kb, question).intent == "faq"
