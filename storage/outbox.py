@@ -155,16 +155,19 @@ def hold(tx: Tx, row_id: int, *, reason: str) -> None:
         row.status, row.last_error = HELD, reason
 
 
-def take_held(tx: Tx, *, channel: str, recipient_id: str, now: datetime) -> list[OutboxMessage]:
+def take_held(
+    tx: Tx, *, channel: str, recipient_id: str, now: datetime, statuses: tuple[str, ...] = (HELD,)
+) -> list[OutboxMessage]:
     """Held notices for a recipient who just wrote: they ride on this reply. Those whose
-    `expires_at` (payload) has passed are marked failed instead and not given."""
+    `expires_at` (payload) has passed are marked failed instead and not given. The terminal
+    channel, which nothing drains, also takes its pending ones (`statuses`)."""
     rows = list(
         tx.session.scalars(
             select(OutboxMessage)
             .where(
                 OutboxMessage.channel == channel,
                 OutboxMessage.recipient_id == recipient_id,
-                OutboxMessage.status == HELD,
+                OutboxMessage.status.in_(statuses),
             )
             .order_by(OutboxMessage.id)
         )

@@ -556,6 +556,9 @@ def test_chat_as_a_worker_speaks_as_that_worker_and_presses_buttons(tmp_path) ->
     assert "[1] 接单" in worker and "已接单" in worker
     case = json.loads(bot("cases", "show", number, "--json"))
     assert case["status"] == "in_progress" and case["assignee"]
+    # The resident's terminal shows what happened meanwhile with their next message, once.
+    later = bot("chat", "--as", "resident:王阿姨", stdin="谢谢\n谢谢\n")
+    assert later.count(f"您的工单 {number} 已由网格员") == 1
     assert "还没有绑定网格员身份" in bot("chat", "--as", "worker:nobody", stdin="/mycases\n")
 
 
