@@ -30,6 +30,10 @@ def _address_in(ctx: Context, text: str) -> Address | None:
 def report_issue(req: Request, ctx: Context) -> list[Outgoing]:
     """A problem or complaint: join a recent open case of the same kind, else open one."""
     assert req.resident is not None
+    if ctx.kb.classifier.says_nothing_yet(req.text):  # "我要投诉": what, and where?
+        waiting = req.state_data if req.state == AWAITING_DESCRIPTION else {"attachments": []}
+        ctx.set_state(AWAITING_DESCRIPTION, dict(waiting), over_draft=True)
+        return ctx.reply_key("resident.ask_description")
     category = (req.classification.category if req.classification else None) or "other"
     recent = cases.recent_open(
         ctx.tx,
@@ -39,6 +43,8 @@ def report_issue(req: Request, ctx: Context) -> list[Outgoing]:
     )
     if recent is not None:
         cases.add_report(ctx.tx, recent, text=req.text, actor=_actor(req), now=ctx.now)
+        if req.state in DRAFT_STATES:
+            ctx.drop_state()  # the words were the draft's: it is done
         return ctx.reply_key("resident.case_merged", number=recent.number)
     draft: dict[str, Any] = {
         "category": category,

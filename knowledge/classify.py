@@ -62,6 +62,7 @@ class Lexicon:
     negations: frozenset[str] = frozenset()
     question_markers: tuple[str, ...] = ()
     request_markers: tuple[str, ...] = ()  # words that ask for something to be done
+    report_openers: frozenset[str] = frozenset()  # "我要投诉": a report that says nothing yet
     urgent: frozenset[str] = frozenset()
     names: Mapping[str, str] = field(default_factory=dict)
     bias: Mapping[str, float] = field(default_factory=dict)  # per category, from learned files
@@ -93,6 +94,7 @@ class Lexicon:
             negations=self.negations | other.negations,
             question_markers=self.question_markers or other.question_markers,
             request_markers=self.request_markers or other.request_markers,
+            report_openers=self.report_openers | other.report_openers,
             urgent=self.urgent | other.urgent,
             names={**other.names, **self.names},
             bias={**other.bias, **self.bias},
@@ -148,6 +150,7 @@ def read_lexicon(path: Path) -> Lexicon:
         negations=negations,
         question_markers=markers,
         request_markers=tuple(normalize(w) for w in data.get("request_markers", [])),
+        report_openers=frozenset(normalize(w) for w in data.get("report_openers", [])),
         urgent=frozenset(data.get("urgent", [])),
         names={**intent_names, **category_names},
         bias=bias,
@@ -311,6 +314,13 @@ class Classifier:
 
     def tokens(self, text: str) -> list[str]:
         return self.tokenizer.cut(normalize(text))
+
+    def says_nothing_yet(self, text: str) -> bool:
+        """Only words that announce a report ("我要投诉", "有个问题想反映"): what and where are
+        still to be asked."""
+        said = self.lexicon.report_openers | self.lexicon.stopwords
+        words = [t for t in self.tokens(text) if any(ch.isalnum() for ch in t)]
+        return bool(said) and all(word in said for word in words)
 
     def score(
         self, tokens: list[str], text: str = ""

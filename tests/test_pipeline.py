@@ -445,3 +445,26 @@ def test_asking_to_erase_ends_a_report_being_filled_in(deps: Deps) -> None:
     assert "确认删除" in send(deps, "删除我的信息", sender=who).text
     assert "已删除" in send(deps, "确认删除", sender=who).text  # not read as the address
     assert count(deps, Case) == 0
+
+
+def test_a_report_that_says_nothing_yet_is_asked_what_and_where(deps: Deps) -> None:
+    for opener in ("我要投诉", "有个问题想反映一下"):
+        asked = send(deps, opener, sender="opener").text
+        assert "是什么问题、在哪里" in asked
+    assert count(deps, Case) == 0  # nothing filed on words that say nothing
+    filed = send(deps, "3号楼楼道灯坏了", sender="opener").text
+    assert "已为您登记工单" in filed and "3号楼" in filed
+    with deps.store.unit() as tx:
+        case = tx.session.scalars(select(Case)).one()
+        assert (case.category, case.text) == ("repair", "3号楼楼道灯坏了")
+    # Words joined to that case end the draft: a later opener is asked again, not merged.
+    send(deps, "我要反映问题", sender="opener")
+    assert "并入" in send(deps, "楼道灯还是不亮", sender="opener").text
+    assert "是什么问题、在哪里" in send(deps, "我要投诉", sender="opener").text
+
+
+def test_wanting_to_volunteer_is_a_question_not_an_urgent_case(deps: Deps) -> None:
+    # 志愿者 is an elderly-care word in the learned lexicon; wanting to be one reports nothing.
+    answer = send(deps, "我想当志愿者", sender="helper").text
+    assert "志愿服务" in answer and "依据" in answer
+    assert count(deps, Case) == 0
