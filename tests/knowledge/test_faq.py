@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[2]
         ("工单能撤消吗", "case-progress"),  # 撤消 = 撤销
         ("户口咋迁来", "hukou-move-in"),  # 迁来 = 迁入
         ("重办身份证", "id-card-replace"),  # 重办 = 补办
+        ("怎么办理老年卡", "elderly-card"),  # was answered by the meal service, confidently
         # 租户 = 租客: the property-fee entry says 租户, a tenant story says 租客
         ("房子租给别人了，合同写的物业费租客交，租客欠着没交，物业找上我了", "property-fee"),
     ],
