@@ -27,7 +27,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bot.config import load_config  # noqa: E402
-from handlers.faq import OFFER_SHARE  # noqa: E402
 from knowledge.base import load  # noqa: E402
 from knowledge.evaluate import part  # noqa: E402
 from knowledge.faq import FaqEntry, FaqIndex, load_entries, load_matching, load_synonyms  # noqa: E402
@@ -53,7 +52,6 @@ def accuracy(index: FaqIndex, rows: Sequence[tuple[str, str]]) -> dict[str, obje
     inside = [(q, g) for q, g in rows if g]
     outside = [q for q, g in rows if not g]
     right = wrong = missed = offered = 0
-    floor = index.threshold * OFFER_SHARE  # "您是不是想问：X？", answered on a yes
     misses = []
     for question, gold in inside:
         match = index.best_match(question)
@@ -62,7 +60,7 @@ def accuracy(index: FaqIndex, rows: Sequence[tuple[str, str]]) -> dict[str, obje
             continue
         if match.faq_id is None:
             missed += 1
-            offered += match.best_id == gold and match.score >= floor
+            offered += index.offered(match) == gold  # "您是不是想问：X？", answered on a yes
         else:
             wrong += 1
         misses.append(f"  {gold:<27} got {match.faq_id or '-':<27} {match.score:.2f} {question}")
@@ -70,7 +68,7 @@ def accuracy(index: FaqIndex, rows: Sequence[tuple[str, str]]) -> dict[str, obje
     asked_back = 0
     for question in outside:
         match = index.best_match(question)
-        asked_back += match.faq_id is None and match.best_id is not None and match.score >= floor
+        asked_back += index.offered(match) is not None
         if match.faq_id is not None:
             answered.append(
                 f"  {'(out of scope)':<27} got {match.faq_id:<27} {match.score:.2f} {question}"
@@ -142,7 +140,7 @@ def report_accuracy(index: FaqIndex, show: str | None) -> dict[str, dict[str, ob
         )
     print(
         f"unanswered, the right entry offered ('您是不是想问', a yes answers it; score >= "
-        f"{OFFER_SHARE} x threshold):"
+        f"{index.offer_share} x threshold):"
     )
     for name, r in results.items():
         print(

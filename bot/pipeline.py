@@ -305,7 +305,12 @@ def _process(
         else:
             out = route(role, intent)(request, ctx)
         _apply_state(ctx, state, channel, sender)
-        held = outbox.take_held(tx, channel=channel, recipient_id=sender, now=now)
+        # Held notices ride on the reply; so do all of a terminal user's (nothing drains them).
+        undrained = incoming.channel is Channel.CONSOLE
+        statuses = (outbox.HELD, outbox.PENDING) if undrained else (outbox.HELD,)
+        held = outbox.take_held(
+            tx, channel=channel, recipient_id=sender, now=now, statuses=statuses
+        )
         replies = [o for o in out if o.reply]
         if held and replies:
             earlier = "\n\n".join(h.text for h in held)

@@ -11,7 +11,6 @@ LAST_FAQ = "last_faq"
 # minutes gets X's answer, a no asks for other words. Recognised before the keyword classifier.
 FAQ_OFFER = "faq_offer"
 OFFER_MINUTES = 10
-OFFER_SHARE = 0.6  # of the answer threshold: the least score whose entry is offered
 YES_WORDS = frozenset(
     {"是", "是的", "对", "对的", "对对", "嗯", "嗯嗯", "是这个", "就是这个", "好", "好的", "1"}
 )
@@ -73,10 +72,10 @@ def answer_question(req: Request, ctx: Context) -> list[Outgoing]:
             return [ctx.reply(_detail(ctx, entry))]
     if match.faq_id is None:
         text = ctx.say("resident.faq_unknown")
-        if match.best_id and match.score >= index.threshold * OFFER_SHARE:
-            offered = index.entries[match.best_id]
-            text += ctx.say("resident.faq_did_you_mean", titles=offered.title)
-            ctx.set_state(FAQ_OFFER, {"faq_id": offered.id})
+        offered = index.offered(match)
+        if offered is not None:
+            text += ctx.say("resident.faq_did_you_mean", titles=index.entries[offered].title)
+            ctx.set_state(FAQ_OFFER, {"faq_id": offered})
         return [ctx.reply(text)]
     entry = index.entries[match.faq_id]
     ctx.set_state(LAST_FAQ, {"faq_id": entry.id})

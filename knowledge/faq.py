@@ -145,6 +145,7 @@ class FaqIndex:
     threshold: float
     matcher: Matcher
     margin: float = 0.1  # a runner-up this close to the best is offered as "你可能还想问"
+    offer_share: float = 0.6  # of the threshold: an unanswered best entry this close is named
     _scores: dict[tuple[str, bool], dict[str, float]] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -219,6 +220,12 @@ class FaqIndex:
                 self._scores.clear()
             self._scores[(query, by_parts)] = found
         return dict(found)
+
+    def offered(self, match: Match) -> str | None:
+        """The entry to name as "您是不是想问" when nothing is answered: the best one, if its
+        score reaches `offer_share` of the threshold."""
+        close = match.score >= self.threshold * self.offer_share
+        return match.best_id if match.faq_id is None and close else None
 
     def best_match(self, query: str, *, by_parts: bool = True) -> Match:
         ranked = sorted(self.scores(query, by_parts=by_parts).items(), key=lambda kv: -kv[1])

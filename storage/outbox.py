@@ -159,8 +159,8 @@ def take_held(
     tx: Tx, *, channel: str, recipient_id: str, now: datetime, statuses: tuple[str, ...] = (HELD,)
 ) -> list[OutboxMessage]:
     """Held notices for a recipient who just wrote: they ride on this reply. Those whose
-    `expires_at` (payload) has passed are marked failed instead and not given. The terminal
-    channel, which nothing drains, also takes its pending ones (`statuses`)."""
+    `expires_at` (payload) has passed are marked failed instead and not given. A channel
+    nothing drains (the terminal) takes its pending ones too (`statuses`)."""
     rows = list(
         tx.session.scalars(
             select(OutboxMessage)

@@ -9,7 +9,6 @@ from typing import TextIO
 
 from bot.messages import Button, Channel, Incoming, Kind
 from bot.pipeline import Deps, handle
-from storage import outbox
 
 
 def incoming(sender: str, text: str, deps: Deps, payload: str = "") -> Incoming:
@@ -37,19 +36,7 @@ def exchange(sender: str, text: str, deps: Deps, payload: str = "") -> tuple[str
     result = handle(message, deps, passive=True, claim=lambda _text: True)
     buttons = [button for reply in result.replies for button in reply.buttons]
     shown = "  ".join(f"[{n}] {button.label}" for n, button in enumerate(buttons, 1))
-    answer = f"{result.text}\n{shown}" if shown else result.text
-    # Nothing drains the terminal's notices (a case accepted, resolved...): shown here, after
-    # the answer, as a chat shows what arrived meanwhile.
-    with deps.store.unit() as tx:
-        waiting = outbox.take_held(
-            tx,
-            channel=Channel.CONSOLE.value,
-            recipient_id=sender,
-            now=deps.clock(),
-            statuses=(outbox.PENDING, outbox.HELD),
-        )
-        notices = [row.text for row in waiting]
-    return "\n\n".join([answer, *notices]), buttons
+    return (f"{result.text}\n{shown}" if shown else result.text), buttons
 
 
 def chat(deps: Deps, sender: str, stdin: TextIO = sys.stdin, stdout: TextIO = sys.stdout) -> None:
