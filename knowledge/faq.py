@@ -133,7 +133,7 @@ def load_matching(path: Path = MATCHING) -> MatchingWords:
     )
 
 
-DEFAULT_THRESHOLD = 0.39  # config.toml [knowledge] faq_threshold; chosen on the dev questions
+DEFAULT_THRESHOLD = 0.30  # config.toml [knowledge] faq_threshold; chosen on the dev questions
 SCORES_CACHE = 1024  # recent questions: one message is matched by understanding and answering
 
 

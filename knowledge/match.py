@@ -44,7 +44,7 @@ class Tuning:
     clause: int = 3  # a part of a longer message between punctuation, this long, is scored alone
     clauses: int = 4  # at most this many parts are scored (the longest)
     note: float = 0.035  # phrasings share a word only a group's notes (its answer) use counts as
-    off_topic: float = 3.0  # what an off-topic word weighs against the most telling word
+    off_topic: float = 6.0  # what an off-topic word weighs against the most telling word
     decline: float = 1.0  # a near miss covering more than this times the best phrasing declines
 
 
@@ -160,17 +160,25 @@ class Matcher:
         tokens = [self.synonyms.get(t, t) for t in tokens]
         return self._correct(tokens) if self.slips or self.sounds else tokens
 
-    def _expand(self, tokens: list[str]) -> list[tuple[str, float]]:
-        """Each word with what it counts for: a long word the index does not know counts 0 (its
-        parts stand for it); the parts of one it knows count `part` (the whole says it)."""
+    def _expand(self, tokens: list[str], *, asked: bool = False) -> list[tuple[str, float]]:
+        """Each word with what it counts for, and the known words inside long words: the parts
+        of a word the index knows count `part` (the whole says it). Indexing, every part is
+        kept, so that compounds match ("居民医保" gives "医保"). In a question (`asked`), only
+        the parts the index uses: a long word it does not know weighs as itself, and the
+        pieces that only happen to be words ("头子" of "老头子", "动车" of "电动车") weigh
+        nothing."""
         out: list[tuple[str, float]] = []
         for token in tokens:
             inner = self._inner(token) if len(token) > 2 else []
             indexed = token in self.postings
             if not self._framed(token):
-                out.append((token, 0.0 if inner and not indexed else 1.0))
+                out.append((token, 1.0))
             share = self.tuning.part if indexed else 1.0
-            out.extend((part, share) for part in inner if not self._framed(part))
+            out.extend(
+                (part, share)
+                for part in inner
+                if not self._framed(part) and (not asked or part in self.postings)
+            )
         return out
 
     def _framed(self, token: str) -> bool:
@@ -329,7 +337,7 @@ class Matcher:
 
     def _weigh(self, words: list[str]) -> dict[str, float]:
         weights: dict[str, float] = {}
-        for term, counts in self._expand(words):
+        for term, counts in self._expand(words, asked=True):
             if term not in weights or counts == 0.0:
                 weights[term] = counts * self.weight(term)
             else:
@@ -512,8 +520,10 @@ class Matcher:
             for width in (3, 2, 1):
                 if i + width > len(tokens):
                     continue
-                if width > 1 and any(len(t) > 2 for t in tokens[i : i + width]):
-                    continue  # jieba cuts a slip it does not know into short pieces
+                if width > 1 and any(
+                    len(t) > 2 or t in self.fillers for t in tokens[i : i + width]
+                ):
+                    continue  # jieba cuts a slip into short pieces, none a filler ("楼谁")
                 piece = "".join(tokens[i : i + width])
                 word = self._slip_of(piece)
                 if word is not None:

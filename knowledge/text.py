@@ -142,11 +142,18 @@ class Tokenizer:
         return math.log(total / max(freq, 1))
 
     def cut(self, text: str) -> list[str]:
-        """Tokens of normalized text, without whitespace or punctuation-only tokens."""
+        """Tokens of normalized text, without whitespace or punctuation-only tokens.
+
+        Only dictionary words and single characters: jieba's guessing of new words (its HMM)
+        is off. The words it made up ("人交" of "一个人交", "哪补" of "去哪补") are cut one
+        way in one message and another way in the next, and weigh as rare words: the FAQ
+        matched less of a question, and the lexicons learned less from their data (see
+        bench/README.md, ninth session)."""
         found = self._cache.get(text)
         if found is None:
             self._ensure()
-            found = tuple(t for t in self._jieba.lcut(normalize(text)) if _is_word(t))
+            words = self._jieba.lcut(normalize(text), HMM=False)
+            found = tuple(t for t in words if _is_word(t))
             if len(self._cache) >= CUT_CACHE:
                 self._cache.clear()
             self._cache[text] = found

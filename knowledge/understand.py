@@ -22,6 +22,11 @@ if TYPE_CHECKING:
 
 ANSWERABLE = frozenset({"report", "other"})  # intents a confident FAQ answer overrides
 CONFIDENT_REPORT = 0.5  # a question that asks for nothing is a report only above this margin
+# A report phrased as a question is taken for a question only when the FAQ answers it at least
+# this well: a report wrongly answered is a problem nobody is sent to, so it takes more than the
+# answer threshold (config.toml faq_threshold, 0.30). Chosen on the community dev messages:
+# intent accuracy is flat from 0.42 to 0.65 and falls below (0.929 at 0.30).
+CONFIDENT_ANSWER = 0.42
 
 
 def understand(kb: KnowledgeBase, text: str) -> Classification:
@@ -35,7 +40,9 @@ def understand(kb: KnowledgeBase, text: str) -> Classification:
     asks_for_help = found.intent == "report" and found.request
     # The whole message must be answered: a report that ends in a question ("…漏水了，
     # 谁来修？") is not a question because one of its parts is.
-    answered = kb.faq.best_match(text, by_parts=False).faq_id is not None
+    match = kb.faq.best_match(text, by_parts=False)
+    bar = CONFIDENT_ANSWER if found.intent == "report" else 0.0
+    answered = match.faq_id is not None and match.score >= bar
     if (not asks_for_help and answered) or (
         found.intent == "report" and not found.request and found.margin < CONFIDENT_REPORT
     ):

@@ -57,3 +57,13 @@ def test_user_dictionary_words_keep_their_rarity() -> None:
     plain, community = Tokenizer(userdict=None), Tokenizer()
     assert community.information("低保") == pytest.approx(plain.information("低保"), abs=0.1)
     assert "电瓶车" in community.cut("电瓶车别进楼")
+
+
+def test_cut_makes_up_no_words() -> None:
+    # jieba's HMM made "人交" of "一个人交" and "哪补" of "去哪补": words of no dictionary
+    tokenizer = Tokenizer()
+    for text in ("医保今年一个人交多少钱", "小区门禁卡丢了去哪补 要交钱吗", "居住证办好要等几填"):
+        tokens = tokenizer.cut(text)
+        assert "".join(tokens) == text.replace(" ", "")
+        made_up = [t for t in tokens if len(t) > 1 and not tokenizer.known(t)]
+        assert made_up == [], (text, tokens)
