@@ -338,10 +338,7 @@ class Matcher:
     def _weigh(self, words: list[str]) -> dict[str, float]:
         weights: dict[str, float] = {}
         for term, counts in self._expand(words, asked=True):
-            if term not in weights or counts == 0.0:
-                weights[term] = counts * self.weight(term)
-            else:
-                weights[term] = max(weights[term], counts * self.weight(term))
+            weights[term] = max(weights.get(term, 0.0), counts * self.weight(term))
         return weights
 
     def by_parts(self, text: str, whole: Mapping[str, float]) -> dict[str, float]:
