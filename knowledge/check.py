@@ -93,8 +93,8 @@ def check_faq(
             used = [str(p) for p in phrasings if pattern.search(normalize(str(p)))]
             if used:
                 problems.append(
-                    f"{where}: {used[0]!r} matches {pattern.pattern!r}, off_topic_patterns in "
-                    "matching.toml"
+                    f"{where}: {used[0]!r} matches {pattern.pattern!r}, off_topic_patterns or "
+                    "small_talk in matching.toml"
                 )
         for key in ("title", "question", "answer", "sources", "checked"):
             if not data.get(key):
@@ -216,15 +216,17 @@ def check_sensitive(root: Path, problems: list[str]) -> None:
 
 
 def off_topic_patterns(root: Path, problems: list[str]) -> list[re.Pattern[str]]:
-    """matching.toml's off_topic_patterns, compiled (one that does not compile is a problem)."""
+    """matching.toml's off_topic_patterns and small_talk, compiled (one that does not compile
+    is a problem)."""
     path = root / "matching.toml"
     matching = (_load(path, problems) if path.exists() else None) or {}
     compiled = []
-    for text in matching.get("off_topic_patterns", []):
-        try:
-            compiled.append(re.compile(str(text)))
-        except re.error as exc:
-            problems.append(f"matching.toml: off_topic_patterns {text!r}: {exc}")
+    for key in ("off_topic_patterns", "small_talk"):
+        for text in matching.get(key, []):
+            try:
+                compiled.append(re.compile(str(text)))
+            except re.error as exc:
+                problems.append(f"matching.toml: {key} {text!r}: {exc}")
     return compiled
 
 

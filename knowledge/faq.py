@@ -118,6 +118,7 @@ class MatchingWords:
     confusions: Mapping[str, str] = field(default_factory=dict)
     off_topic: frozenset[str] = frozenset()
     off_topic_patterns: tuple[str, ...] = ()
+    small_talk: tuple[str, ...] = ()  # patterns of small talk with the bot: off-topic too
 
 
 def load_matching(path: Path = MATCHING) -> MatchingWords:
@@ -130,6 +131,7 @@ def load_matching(path: Path = MATCHING) -> MatchingWords:
         {normalize(k): normalize(v) for k, v in data.get("confusions", {}).items()},
         frozenset(normalize(w) for w in data.get("off_topic", ())),
         tuple(str(p) for p in data.get("off_topic_patterns", ())),
+        tuple(str(p) for p in data.get("small_talk", ())),
     )
 
 
@@ -146,6 +148,7 @@ class FaqIndex:
     matcher: Matcher
     margin: float = 0.1  # a runner-up this close to the best is offered as "你可能还想问"
     offer_share: float = 0.6  # of the threshold: an unanswered best entry this close is named
+    small_talks: tuple[re.Pattern[str], ...] = ()  # matching.toml small_talk
     _scores: dict[tuple[str, bool], dict[str, float]] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -172,7 +175,9 @@ class FaqIndex:
             words.confusions,
             tuning or Tuning(),
             off_topic=words.off_topic,
-            off_topic_patterns=tuple(re.compile(p) for p in words.off_topic_patterns),
+            off_topic_patterns=tuple(
+                re.compile(p) for p in (*words.off_topic_patterns, *words.small_talk)
+            ),
         )
         vocabulary = set(matcher.synonyms) | set(matcher.synonyms.values()) | words.off_topic
         for entry in by_id.values():
@@ -192,7 +197,8 @@ class FaqIndex:
             matcher.index(*inputs)
             if cache is not None:
                 _write_index(cache / INDEX_CACHE, key, matcher.built())
-        return cls(by_id, threshold, matcher)
+        small_talks = tuple(re.compile(p) for p in words.small_talk)
+        return cls(by_id, threshold, matcher, small_talks=small_talks)
 
     def terms(self, text: str) -> list[str]:
         return self.matcher.terms(text)
@@ -200,6 +206,11 @@ class FaqIndex:
     def asks_off_topic(self, text: str) -> bool:
         """Whether the text uses a word asking what no entry answers ("牌子", "天气预报")."""
         return self.matcher.asks_off_topic(normalize(text))
+
+    def is_small_talk(self, text: str) -> bool:
+        """Whether the text is small talk with the bot ("你叫什么名字"), not a question."""
+        found = normalize(text)
+        return any(pattern.search(found) for pattern in self.small_talks)
 
     def forget(self) -> None:
         """Drop remembered questions and cuts (benchmarks time every message as a new one)."""

@@ -8,6 +8,7 @@ the FAQ explains how to report). So is
 a question that asks for nothing to be done when the keywords are not sure it is a report: the
 FAQ handler then says it cannot answer and offers a person, rather than opening a case. So is
 a message with an off-topic word (knowledge/matching.toml) that asks for nothing to be done.
+Small talk with the bot ("你叫什么名字") is neither a question nor a report.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from knowledge.base import KnowledgeBase
 
 ANSWERABLE = frozenset({"report", "other"})  # intents a confident FAQ answer overrides
+SMALL_TALK_OVERRIDES = frozenset({"faq", "report"})  # small talk is neither
 CONFIDENT_REPORT = 0.5  # a question that asks for nothing is a report only above this margin
 # A report phrased as a question is taken for a question only when the FAQ answers it at least
 # this well: a report wrongly answered is a problem nobody is sent to, so it takes more than the
@@ -31,6 +33,10 @@ CONFIDENT_ANSWER = 0.42
 
 def understand(kb: KnowledgeBase, text: str) -> Classification:
     found = kb.classifier.classify(text)
+    if found.intent in SMALL_TALK_OVERRIDES and not found.request and kb.faq.is_small_talk(text):
+        # "你叫什么名字" asks the bot about itself: what it can do answers that, not "this
+        # question I cannot answer" (matching.toml small_talk).
+        return replace(found, intent="other", category=None)
     if found.intent == "report" and not found.request and kb.faq.asks_off_topic(text):
         # "电动车电池哪个牌子好" has a report's words but asks what nobody here answers: as a
         # question it gets the FAQ's "cannot answer, ask a person"; else "not understood".

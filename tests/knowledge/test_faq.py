@@ -92,6 +92,19 @@ def test_the_price_of_a_thing_is_off_topic_and_a_monthly_amount_is_not(knowledge
     assert faq.asks_off_topic("灭火器多少钱一个") and not faq.asks_off_topic("低保一个月多少钱")
 
 
+def test_small_talk_with_the_bot_gets_what_it_can_do_and_talk_with_the_committee_an_answer(
+    deps: Deps,
+) -> None:
+    """matching.toml small_talk: "你叫什么名字" asks the bot about itself, 你们 the committee."""
+    faq = deps.knowledge.current.faq
+    assert faq.is_small_talk("你叫什么名字啊") and faq.best_match("你叫什么名字").faq_id is None
+    assert not faq.is_small_talk("你们几点上班")
+    chat = send(deps, "你叫什么名字").text
+    assert "您可以" in chat and "居住证怎么办" in chat and "回答不了" not in chat
+    office = send(deps, "你们居委会几点上班").text
+    assert deps.config.community.office_hours in office and "没太明白" not in office
+
+
 def test_check_refuses_a_phrasing_an_off_topic_pattern_matches(tmp_path: Path) -> None:
     shutil.copytree(ROOT / "knowledge", tmp_path / "k")
     entry = tmp_path / "k" / "faq" / "fire-safety.toml"
@@ -362,6 +375,15 @@ def test_knowledge_check_refuses_a_near_miss_that_is_also_a_phrasing(tmp_path: P
     new = 'near_misses = [\n  "居住证怎么办",'
     problems = _checked_with(tmp_path, "faq/dibao.toml", "near_misses = [", new)
     assert any("faq/dibao.toml" in p and "居住证怎么办" in p for p in problems)
+
+
+def test_knowledge_check_refuses_small_talk_in_a_phrasing_and_a_broken_pattern(
+    tmp_path: Path,
+) -> None:
+    new = 'small_talk = [\n  "怎么(?:申请|办)",\n  "你(叫",'
+    problems = _checked_with(tmp_path, "matching.toml", "small_talk = [", new)
+    assert any("faq/dibao.toml" in p and "small_talk" in p for p in problems), problems
+    assert any(p.startswith("matching.toml: small_talk '你(叫'") for p in problems), problems
 
 
 def test_knowledge_check_refuses_an_off_topic_word_in_a_phrasing(tmp_path: Path) -> None:

@@ -220,6 +220,8 @@ def test_live_lexicon_loads_learned_files_and_stopwords() -> None:
         ("低保怎么申请？", "faq", None),
         ("楼道灯坏了应该找物业还是找居委会？", "faq", None),
         ("楼道灯坏了，能不能派人来修一下？", "report", "repair"),
+        ("你叫什么名字", "other", None),  # small talk with the bot (matching.toml small_talk)
+        ("你们几点上班？", "faq", None),
     ],
 )
 def test_understanding(knowledge: Live, text: str, intent: str, category: str | None) -> None:
