@@ -168,6 +168,7 @@ class FaqIndex:
         from changed: the entries, the words, the tokenizer's dictionary and this code."""
         by_id = {entry.id: entry for entry in entries}
         words = matching or MatchingWords()
+        small_talks = tuple(re.compile(p) for p in words.small_talk)
         matcher = Matcher(
             tokenizer or default_tokenizer(),
             dict(synonyms or {}),
@@ -175,8 +176,9 @@ class FaqIndex:
             words.confusions,
             tuning or Tuning(),
             off_topic=words.off_topic,
-            off_topic_patterns=tuple(
-                re.compile(p) for p in (*words.off_topic_patterns, *words.small_talk)
+            off_topic_patterns=(
+                *(re.compile(p) for p in words.off_topic_patterns),
+                *small_talks,
             ),
         )
         vocabulary = set(matcher.synonyms) | set(matcher.synonyms.values()) | words.off_topic
@@ -197,7 +199,6 @@ class FaqIndex:
             matcher.index(*inputs)
             if cache is not None:
                 _write_index(cache / INDEX_CACHE, key, matcher.built())
-        small_talks = tuple(re.compile(p) for p in words.small_talk)
         return cls(by_id, threshold, matcher, small_talks=small_talks)
 
     def terms(self, text: str) -> list[str]:
