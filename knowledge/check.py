@@ -60,7 +60,7 @@ def check_faq(
     root: Path,
     problems: list[str],
     off_topic: list[str],
-    off_topic_patterns: list[re.Pattern[str]] | None = None,
+    off_topic_patterns: list[tuple[str, re.Pattern[str]]] | None = None,
 ) -> set[str]:
     ids: set[str] = set()
     asked: dict[str, str] = {}  # a phrasing, normalized → the entry that answers it
@@ -89,12 +89,11 @@ def check_faq(
             used = [str(p) for p in phrasings if word in str(p)]
             if used:
                 problems.append(f"{where}: {used[0]!r} uses {word!r}, off_topic in matching.toml")
-        for pattern in off_topic_patterns or []:
+        for key, pattern in off_topic_patterns or []:
             used = [str(p) for p in phrasings if pattern.search(normalize(str(p)))]
             if used:
                 problems.append(
-                    f"{where}: {used[0]!r} matches {pattern.pattern!r}, off_topic_patterns or "
-                    "small_talk in matching.toml"
+                    f"{where}: {used[0]!r} matches {pattern.pattern!r}, {key} in matching.toml"
                 )
         for key in ("title", "question", "answer", "sources", "checked"):
             if not data.get(key):
@@ -215,16 +214,16 @@ def check_sensitive(root: Path, problems: list[str]) -> None:
                 )
 
 
-def off_topic_patterns(root: Path, problems: list[str]) -> list[re.Pattern[str]]:
-    """matching.toml's off_topic_patterns and small_talk, compiled (one that does not compile
-    is a problem)."""
+def off_topic_patterns(root: Path, problems: list[str]) -> list[tuple[str, re.Pattern[str]]]:
+    """matching.toml's off_topic_patterns and small_talk, compiled, each with its key (one that
+    does not compile is a problem)."""
     path = root / "matching.toml"
     matching = (_load(path, problems) if path.exists() else None) or {}
     compiled = []
     for key in ("off_topic_patterns", "small_talk"):
         for text in matching.get(key, []):
             try:
-                compiled.append(re.compile(str(text)))
+                compiled.append((key, re.compile(str(text))))
             except re.error as exc:
                 problems.append(f"matching.toml: {key} {text!r}: {exc}")
     return compiled
